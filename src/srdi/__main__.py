@@ -1,0 +1,3 @@
+from srdi.cli.app import main
+
+main()

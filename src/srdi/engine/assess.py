@@ -1,0 +1,132 @@
+"""Assess enterprises: choose the regime, compile the packs once, evaluate, explain.
+
+`assess_profile` serves one firm (the CLI, the API): it evaluates with ScalarOps so that a
+one-firm run needs no Polars import. `compile_table` + `evaluate_table` serve tables of any size
+with the very same blocks over Polars columns; `explain_row` reads one row of either.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from .blocks import Compiler, TierPlan
+from .explain import OUT, Explainer, fmt_value
+from .measures import Ctx, measure
+from .ops import PolarsOps, ScalarOps
+from .packs import choose_regime, parse_date, resolve_pack, size_table
+
+CONTRACT_VERSION = 1
+
+
+@dataclass
+class Compiled:
+    as_of: dt.date
+    mode: str
+    regime: str
+    plans: list[TierPlan]
+    values: dict[str, Any]  # scalar values or Polars expressions, by output key
+    ctx: Ctx
+
+
+def compile_all(ops, as_of: dt.date, mode: str) -> Compiled:
+    choice = choose_regime(as_of, mode)
+    ctx = Ctx(as_of=as_of, mode=mode)
+    comp = Compiler(ops, ctx)
+    plans = []
+    for tier, (pack_id, _regime, _why) in choice.tiers.items():
+        pack = resolve_pack(pack_id, as_of.year, mode)
+        plans.append(comp.tier(pack, tier))
+    y1 = as_of.year - 1
+    comp.out["size#class"] = measure(ops, ctx, "size_class", y1).num
+    comp.out["size#sme"] = measure(ops, ctx, "size_sme", y1).num
+    return Compiled(as_of, mode, choice.regime, plans, comp.out, ctx)
+
+
+# ---------------------------------------------------------------------------- one enterprise
+def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> dict:
+    """Assess one validated profile (a Profile or its contract dict). Returns the contract JSON."""
+    from .frame import profile_row
+
+    p = profile.to_contract_dict() if hasattr(profile, "to_contract_dict") else profile
+    as_of = parse_date(as_of)
+    row = profile_row(p)
+    c = compile_all(ScalarOps(row), as_of, mode)
+    return explain_row(c, c.values, row, lang)
+
+
+def explain_row(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> dict:
+    ex = Explainer(values, row, lang, "")
+    y1 = c.as_of.year - 1
+    ind = row.get("size_industry")
+    spec = size_table()["industries"].get(ind or "", {})
+    letters = sorted(set(spec.get("large", {})) | set(spec.get("medium", {})) | set(spec.get("small", {})))
+    fields = {"X": "employees", "Y": "operating_revenue", "Z": "total_assets"}
+    size_inputs = [f"financials.{y1}.{fields[k]}" for k in letters]
+    sme = values.get("size#sme")
+    size = {
+        "industry": ind, "class": values.get("size#class"), "outcome": OUT[sme],
+        "observed": ", ".join(fmt_value(row.get(p) / (100 if "employees" not in p else 1) if row.get(p) is not None else None,
+                                        "count" if "employees" in p else "money", lang) for p in size_inputs) or None,
+        "source": "工信部联企业〔2011〕300号 第四条", "mark": "C",
+        "missing": (["industry"] if ind is None else [p for p in size_inputs if row.get(p) is None]) if sme is None else [],
+    }
+    out = {
+        "contract": CONTRACT_VERSION,
+        "enterprise": row.get("name"),
+        "uscc": row.get("uscc"),
+        "as_of": c.as_of.isoformat(),
+        "mode": c.mode,
+        "regime": c.regime,
+        "size": size,
+        "tiers": {plan.tier: ex.tier(plan) for plan in c.plans},
+    }
+    return out
+
+
+# ------------------------------------------------------------------------------------ tables
+@functools.lru_cache(maxsize=32)
+def compile_table(as_of: dt.date, mode: str) -> Compiled:
+    """Compile every tier for (as_of, mode) into Polars expressions, once."""
+    return compile_all(PolarsOps(), as_of, mode)
+
+
+def input_columns(c: Compiled) -> list[str]:
+    cols: list[str] = []
+    for e in c.values.values():
+        for name in e.meta.root_names():
+            if name not in cols:
+                cols.append(name)
+    return cols
+
+
+def evaluate_table(df, as_of: Any, mode: str = "application", keys: list[str] | None = None):
+    """Evaluate all tiers over a Polars DataFrame of engine columns; returns the output columns.
+
+    Money columns must be in fen and decimal inputs x 10^4 (see frame.py); missing columns are
+    added as nulls (undetermined). `keys` limits the outputs (e.g. only '#ok' and '#score_lo').
+    """
+    import polars as pl
+
+    from .frame import conform
+
+    c = compile_table(parse_date(as_of), mode)
+    df = conform(df, input_columns(c), c.ctx.local_kinds)
+    exprs = [e.alias(k) for k, e in c.values.items() if keys is None or any(k.endswith(s) for s in keys)]
+    return df.lazy().select(exprs).collect(engine="streaming" if False else "auto")
+
+
+def assess_table_rows(rows: list[dict], as_of: Any, mode: str = "application", lang: str = "zh") -> list[dict]:
+    """Assess many profile rows (from frame.profile_row) with the Polars backend; one dict each."""
+    from .frame import rows_to_frame
+
+    as_of = parse_date(as_of)
+    c = compile_table(as_of, mode)
+    cols = input_columns(c)
+    df = rows_to_frame(rows, cols + [k for r in rows for k in r if k not in cols], c.ctx.local_kinds)
+    res = evaluate_table(df, as_of, mode)
+    out = []
+    for i, vals in enumerate(res.iter_rows(named=True)):
+        out.append(explain_row(c, vals, rows[i], lang))
+    return out

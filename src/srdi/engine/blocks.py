@@ -1,0 +1,301 @@
+"""Building blocks: compile a resolved pack into named outputs over columns.
+
+Blocks: threshold tests (each/either year), all/any, brackets, bands with points (first band
+met), best-of bands (C5), capped counts, local (特色化) indicators, scores with category
+minimums, prerequisites, exclusions, and direct-qualifying routes as exceptions to a base rule.
+
+Every block yields, while it evaluates, what the explanation needs: the outcome (true / false /
+null = undetermined), the points as an interval [lo, hi] (lo = hi once decided; an undetermined
+input counts as its worst band in lo and its best in hi, so a tier is decided whenever the
+missing inputs cannot change it, C6), and the observed values. Points are held x 10^4 so that
+a fractional 特色化 score stays exact.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from .measures import SCALE4, YEAR_MEASURES, Ctx, measure
+from .packs import Node, Pack, local_packs, resolve_pack
+from .syntax import Literal, Test
+
+PT = SCALE4  # points scale
+
+
+class RuleCompileError(ValueError):
+    pass
+
+
+@dataclass
+class Entry:
+    """One node's place in the outputs, for the explanation."""
+
+    key: str  # output key prefix
+    node: Node
+    kind: str
+    group: str | None
+    units: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    n_obs: int = 0
+    scored: bool = False
+    depth: int = 0
+    province: str | None = None  # entries of a province's 特色化 sheet
+
+
+@dataclass
+class TierPlan:
+    tier: str
+    pack: Pack
+    entries: list[Entry]
+    prefix: str
+    scored: bool
+    subs: list["TierPlan"] = field(default_factory=list)
+
+
+class Compiler:
+    def __init__(self, ops, ctx: Ctx):
+        self.o = ops
+        self.ctx = ctx
+        self.out: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ tests and literals
+    def _lit_fraction(self, unit: str, lit: Literal) -> Fraction:
+        v = lit.value
+        if unit == "money":
+            if lit.unit not in ("money", "number"):
+                raise RuleCompileError(f"money compared with {lit.text}")
+            return Fraction(v)
+        if unit == "ratio":
+            if lit.unit not in ("ratio", "number"):
+                raise RuleCompileError(f"ratio compared with {lit.text}")
+            return Fraction(v)
+        if unit == "percent":
+            return Fraction(v) * (100 if lit.unit == "ratio" else 1)
+        if unit in ("count", "score"):
+            if lit.unit != "number":
+                raise RuleCompileError(f"{unit} compared with {lit.text}")
+            return Fraction(v)
+        raise RuleCompileError(f"cannot compare a {unit} with {lit.text}")
+
+    def compare(self, q, op: str, lit: Literal | None):
+        o = self.o
+        if op == "truthy":
+            return o.cmp(q.num, "==", o.lit(True))
+        if op == "falsy":
+            return o.cmp(q.num, "==", o.lit(False))
+        if op in ("in", "not in"):
+            r = o.isin(q.num, lit.value)
+            return r if op == "in" else o.not_(r)
+        if q.unit in ("bool", "enum") or lit.unit in ("bool", "enum"):
+            return o.cmp(q.num, op, o.lit(lit.value))
+        f = self._lit_fraction(q.unit, lit)
+        p, qd = f.numerator, f.denominator
+        if q.cagr:
+            # sqrt(a/c) - 1 OP p/qd  <=>  a * qd^2 OP c * (qd + p)^2   (c > 0)
+            lhs, rhs = o.mul(q.num, o.lit(qd * qd)), o.mul(q.den, o.lit((qd + p) ** 2))
+            return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(lhs, op, rhs)])
+        if isinstance(q.den, int):
+            return o.cmp(o.mul(q.num, o.lit(qd)), op, o.lit(q.den * p))
+        # a ratio over a column: decided only for a positive denominator (zero revenue or
+        # assets make the ratio undefined: the test is not met)
+        return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(o.mul(q.num, o.lit(qd)), op, o.mul(q.den, o.lit(p)))])
+
+    def test(self, t: Test):
+        """(ok, [obs...], [units], [inputs]) for a test over its years."""
+        o, Y = self.o, self.ctx.year
+        years = t.years or (None,)
+        oks, obs, units, inputs = [], [], [], []
+        for off in years:
+            yr = None if off is None else Y + off
+            if t.measure in YEAR_MEASURES and yr is None:
+                raise RuleCompileError(f"{t.text}: {t.measure} needs a year, e.g. [y-1]")
+            q = measure(o, self.ctx, t.measure, yr, t.args)
+            oks.append(self.compare(q, t.op, t.value))
+            obs.append(q.obs)
+            units.append(q.unit)
+            inputs.extend(q.inputs)
+        ok = oks[0] if len(oks) == 1 else (o.and_(oks) if t.combine == "each" else o.or_(oks))
+        return ok, obs, units, inputs
+
+    # ------------------------------------------------------------------------------- nodes
+    def node(self, n: Node, key: str, group: str | None, entries: list[Entry], depth: int = 0):
+        """Compile a pass/fail node (condition, route, prerequisite, ...); returns its outcome."""
+        o = self.o
+        e = Entry(key, n, n.kind, group, depth=depth)
+        entries.append(e)
+        if n.waived:
+            ok = o.lit(True)
+        elif n.test is not None:
+            ok, obs, e.units, e.inputs = self.test(n.test)
+            self._obs(e, obs)
+        elif n.all is not None or n.any is not None:
+            kids = [self.node(c, f"{key}.{c.id}", n.id, entries, depth + 1) for c in (n.all or n.any)]
+            ok = o.and_(kids) if n.all is not None else o.or_(kids)
+        elif n.brackets is not None:
+            parts = []
+            for b in n.brackets:
+                applies = []
+                for w in b.when:
+                    wok, _, _, winp = self.test(w)
+                    applies.append(wok)
+                    e.inputs.extend(winp)
+                bok = self.node(b, f"{key}.{b.id}", n.id, entries, depth + 1)
+                parts.append(o.and_(applies + [bok]))
+            ok = o.or_(parts) if parts else o.lit(False)
+        else:
+            raise RuleCompileError(f"{n.id}: not a pass/fail node")
+        if n.exceptions and not n.waived:
+            ex = [self.node(x, f"{key}.{x.id}", n.id, entries, depth + 1) for x in n.exceptions]
+            base = ok
+            ok = o.or_([base] + ex)
+            self.out[f"{key}#base"] = base
+        self.out[f"{key}#ok"] = ok
+        return ok
+
+    def _obs(self, e: Entry, obs: list):
+        e.n_obs = len(obs)
+        for i, v in enumerate(obs):
+            self.out[f"{e.key}#obs{i}"] = v if v is not None else self.o.lit(None)
+
+    def _bands(self, bands, key: str, e: Entry):
+        o = self.o
+        conds_lo, conds_hi, pts = [], [], []
+        default = None
+        for t, p in bands:
+            if t is None:
+                default = p * PT
+                continue
+            ok, _, _, inputs = self.test(t)
+            e.inputs.extend(i for i in inputs if i not in e.inputs)
+            conds_lo.append(o.is_true(ok))
+            conds_hi.append(o.fill_null(ok, True))
+            pts.append(p * PT)
+        if default is None:  # exhaustive bands (e.g. a yes/no field): the worst is the last band
+            default = min(pts)
+        return o.first(conds_lo, pts, default), o.first(conds_hi, pts, default)
+
+    def indicator(self, n: Node, key: str, group: str | None, entries: list[Entry], depth: int = 0):
+        """Compile a scored indicator; returns (lo, hi) in points x 10^4."""
+        o = self.o
+        e = Entry(key, n, "indicator" if n.kind != "part" else "part", group, scored=True, depth=depth)
+        entries.append(e)
+        if n.measure is not None:
+            _, obs, e.units, minputs = self.test(n.measure)
+            e.inputs.extend(minputs)
+            self._obs(e, obs)
+        if n.bands is not None:
+            lo, hi = self._bands(n.bands, key, e)
+        elif n.best_of is not None:
+            parts = [self.indicator(c, f"{key}.{c.id}", n.id, entries, depth + 1) for c in n.best_of]
+            lo, hi = o.max_([p[0] for p in parts]), o.max_([p[1] for p in parts])
+        elif n.count_of is not None:
+            each, cap = n.count_of["each"] * PT, n.count_of["cap"] * PT
+            n_true, n_maybe = [], []
+            for t in n.count_of["items"]:
+                ok, _, _, inputs = self.test(t)
+                e.inputs.extend(inputs)
+                n_true.append(o.if_(o.is_true(ok), o.lit(each), o.lit(0)))
+                n_maybe.append(o.if_(o.fill_null(ok, True), o.lit(each), o.lit(0)))
+            s_lo, s_hi = o.sum_(n_true), o.sum_(n_maybe)
+            lo = o.first([o.cmp(s_lo, ">=", o.lit(cap))], [cap], s_lo)
+            hi = o.first([o.cmp(s_hi, ">=", o.lit(cap))], [cap], s_hi)
+        elif n.local:
+            lo, hi = self.local(n, e, entries, depth)
+        else:
+            raise RuleCompileError(f"{n.id}: not an indicator")
+        self.out[f"{key}#lo"], self.out[f"{key}#hi"] = lo, hi
+        return lo, hi
+
+    def local(self, n: Node, e: Entry, entries: list[Entry], depth: int):
+        """特色化 (R2022 Annex 2 indicator 9): the province's own sheet where it is encoded and its
+        inputs are given; otherwise the score the province awarded (`local_score`)."""
+        o = self.o
+        mx = (n.max or 15) * PT
+        score = o.col("local_score")  # x 10^4 already
+        e.inputs.extend(["local_score"])
+        conds, los, his = [], [], []
+        for prov, lp in local_packs().items():
+            keys = [f"local_indicators.{k}" for k in lp["inputs"]]
+            for k, spec in lp["inputs"].items():
+                self.ctx.local_kinds[f"local_indicators.{k}"] = spec["kind"] if spec["kind"] != "count" else "count"
+            given = o.or_([o.not_(o.is_null(o.col(k))) for k in keys])
+            first = len(entries)
+            sub = [self.indicator(x, f"{e.key}.{x.id}", n.id, entries, depth + 1) for x in lp["nodes"]]
+            for se in entries[first:]:
+                se.province = prov
+            conds.append(o.and_([o.cmp(o.col("province"), "==", o.lit(prov)), given]))
+            los.append(o.sum_([s[0] for s in sub]))
+            his.append(o.sum_([s[1] for s in sub]))
+        has_score = o.not_(o.is_null(score))
+        conds.append(has_score)
+        los.append(score)
+        his.append(score)
+        lo = o.first([o.is_true(c) for c in conds], los, 0)
+        hi = o.first([o.is_true(c) for c in conds], his, mx)
+        return lo, hi
+
+    # -------------------------------------------------------------------------------- tiers
+    def tier(self, pack: Pack, prefix: str) -> TierPlan:
+        o = self.o
+        entries: list[Entry] = []
+        oks = []
+        for kind, nodes in pack.sections():
+            if kind in ("category", "route"):
+                continue
+            for n in nodes:
+                oks.append(self.node(n, f"{prefix}/{n.id}", None, entries))
+        plan = TierPlan(pack.tier, pack, entries, prefix, scored=pack.decision == "score")
+        routes_labels, routes_oks = [], []
+        if pack.decision == "score":
+            sc = pack.score
+            line = int(sc["pass_line"]) * PT
+            tot_lo, tot_hi, sure_pass, sure_fail = [], [], [], []
+            for cat in pack.categories:
+                ck = f"{prefix}/{cat.id}"
+                entries.append(Entry(ck, cat, "category", None, scored=True))
+                parts = [self.indicator(i, f"{ck}.{i.id}", cat.id, entries, 1) for i in cat.indicators]
+                clo, chi = o.sum_([p[0] for p in parts]), o.sum_([p[1] for p in parts])
+                self.out[f"{ck}#lo"], self.out[f"{ck}#hi"] = clo, chi
+                tot_lo.append(clo)
+                tot_hi.append(chi)
+                mins = [(cat.minimum, clo, chi)] + [(i.minimum, p[0], p[1]) for i, p in zip(cat.indicators, parts)]
+                for m, lo_, hi_ in mins:
+                    if m is not None:
+                        sure_pass.append(o.cmp(lo_, ">=", o.lit(m * PT)))
+                        sure_fail.append(o.cmp(hi_, "<", o.lit(m * PT)))
+            slo, shi = o.sum_(tot_lo), o.sum_(tot_hi)
+            self.out[f"{prefix}#score_lo"], self.out[f"{prefix}#score_hi"] = slo, shi
+            sure_pass.append(o.cmp(slo, ">=", o.lit(line)))
+            sure_fail.append(o.cmp(shi, "<", o.lit(line)))
+            score_ok = o.first([o.and_(sure_pass), o.or_(sure_fail)], [True, False], None)
+            if o.name == "polars":
+                score_ok = score_ok.cast(o.pl.Boolean)
+            self.out[f"{prefix}#score_ok"] = score_ok
+            ex = [self.node(x, f"{prefix}/{x.id}", None, entries) for x in pack.exceptions]
+            decision = o.or_([score_ok] + ex)
+            routes_labels = ["score"] + [f"direct:{x.id}" for x in pack.exceptions]
+            routes_oks = [score_ok] + ex
+        elif pack.decision == "alternatives":
+            alts = []
+            for a in pack.alternatives:
+                sub = resolve_pack(a["pack"], self.ctx.year, self.ctx.mode)
+                sp = self.tier(sub, f"{prefix}~{sub.tier}")
+                plan.subs.append(sp)
+                aok = self.out[f"{sp.prefix}#ok"]
+                alts.append(aok)
+                routes_oks.append(aok)
+                routes_labels.append(a.get("route") or self.out[f"{sp.prefix}#route"])
+            decision = o.or_(alts)
+        else:
+            decision = o.lit(True)
+        ok = o.and_(oks + [decision])
+        self.out[f"{prefix}#ok"] = ok
+        if routes_oks:
+            route = o.first([o.and_([o.is_true(ok), o.is_true(r)]) for r in routes_oks], routes_labels, None)
+        else:
+            route = o.if_(o.is_true(ok), o.lit("conditions"), o.lit(None))
+        if o.name == "polars":
+            route = route.cast(o.pl.String)
+        self.out[f"{prefix}#route"] = route
+        return plan

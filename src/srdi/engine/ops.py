@@ -1,0 +1,310 @@
+"""Column operations with three-valued (Kleene) logic, in two interchangeable backends.
+
+Every rule building block is written once against this small interface. `PolarsOps` builds
+Polars expressions (a table of any size, one enterprise being a table of one; the same batch
+function runs inside Spark's mapInArrow). `ScalarOps` evaluates the same calls eagerly on one
+row of plain Python values: it exists only so that a one-firm `srdi assess` starts without
+importing Polars (cold start). Tests check that both backends agree.
+
+Null means "input missing" (convention C6): comparisons with null give null; `and_` is false
+as soon as one operand is false, `or_` is true as soon as one is true.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Callable, Sequence
+
+
+class ScalarOps:
+    """Eager evaluation on one row (a dict path -> value)."""
+
+    name = "scalar"
+
+    def __init__(self, row: dict[str, Any]):
+        self.row = row
+
+    # inputs and literals
+    def col(self, path: str, kind: str = "") -> Any:
+        return self.row.get(path)
+
+    def lit(self, v: Any, kind: str = "") -> Any:
+        return v
+
+    # arithmetic (null-propagating); `wide` marks products that need 128-bit ints in Polars
+    def add(self, a, b):
+        return None if a is None or b is None else a + b
+
+    def sub(self, a, b):
+        return None if a is None or b is None else a - b
+
+    def mul(self, a, b):
+        return None if a is None or b is None else a * b
+
+    def wide(self, a):
+        return a
+
+    def cmp(self, a, op: str, b):
+        if a is None or b is None:
+            return None
+        if op == ">=":
+            return a >= b
+        if op == ">":
+            return a > b
+        if op == "<=":
+            return a <= b
+        if op == "<":
+            return a < b
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        raise ValueError(op)
+
+    def isin(self, a, values: Sequence[Any]):
+        return None if a is None else a in values
+
+    # Kleene logic
+    def and_(self, xs: Sequence[Any]):
+        xs = list(xs)
+        if any(x is False for x in xs):
+            return False
+        return None if any(x is None for x in xs) else True
+
+    def or_(self, xs: Sequence[Any]):
+        xs = list(xs)
+        if any(x is True for x in xs):
+            return True
+        return None if any(x is None for x in xs) else False
+
+    def not_(self, x):
+        return None if x is None else (not x)
+
+    def is_true(self, x):
+        return x is True
+
+    def is_null(self, x):
+        return x is None
+
+    def fill_null(self, x, v):
+        return v if x is None else x
+
+    def if_(self, cond, then, otherwise):
+        """cond must be decided (no null): use is_true / fill_null first."""
+        return then if cond else otherwise
+
+    def first(self, conds: Sequence[Any], values: Sequence[Any], default):
+        for c, v in zip(conds, values):
+            if c:
+                return v
+        return default
+
+    def sum_(self, xs: Sequence[Any]):
+        xs = list(xs)
+        return None if any(x is None for x in xs) else sum(xs)
+
+    def max_(self, xs: Sequence[Any]):
+        xs = list(xs)
+        return None if any(x is None for x in xs) else max(xs)
+
+    def to_float(self, a, scale: float = 1.0):
+        return None if a is None else float(a) / scale
+
+    def div_float(self, a, b):
+        if a is None or b is None or b == 0:
+            return None
+        return float(a) / float(b)
+
+    def sqrt_float(self, a):
+        return None if a is None or a < 0 else a ** 0.5
+
+    def sub_float(self, a, b):
+        return None if a is None or b is None else a - b
+
+    # dates
+    def year_of(self, d):
+        return None if d is None else d.year
+
+    def is_jan1(self, d):
+        return None if d is None else (d.month == 1 and d.day == 1)
+
+    # lists of records (titles, awards, equity rounds, standards)
+    def list_any(self, path: str, pred: Callable[[Callable[[str], Any]], Any]):
+        items = self.row.get(path)
+        if items is None:
+            return None
+        return self.or_([pred(lambda f, it=it: it.get(f)) for it in items])
+
+    def list_sum(self, path: str, value_field: str, pred: Callable[[Callable[[str], Any]], Any]):
+        """Sum of value_field over items where pred holds; null if an item's pred is unknown."""
+        items = self.row.get(path)
+        if items is None:
+            return None
+        total = 0
+        for it in items:
+            p = pred(lambda f, it=it: it.get(f))
+            if p is None:
+                return None
+            if p:
+                v = it.get(value_field)
+                if v is None:
+                    return None
+                total += v
+        return total
+
+
+class PolarsOps:
+    """Builds Polars expressions over whole columns."""
+
+    name = "polars"
+
+    def __init__(self):
+        import polars as pl
+
+        self.pl = pl
+
+    def col(self, path: str, kind: str = ""):
+        return self.pl.col(path)
+
+    def lit(self, v: Any, kind: str = ""):
+        pl = self.pl
+        if v is None:
+            return pl.lit(None)
+        if isinstance(v, bool):
+            return pl.lit(v, dtype=pl.Boolean)
+        if isinstance(v, int):
+            return pl.lit(v, dtype=pl.Int128 if abs(v) >= 2**62 else pl.Int64)
+        if isinstance(v, _dt.date):
+            return pl.lit(v, dtype=pl.Date)
+        return pl.lit(v)
+
+    def add(self, a, b):
+        return a + b
+
+    def sub(self, a, b):
+        return a - b
+
+    def mul(self, a, b):
+        return a * b
+
+    def wide(self, a):
+        return a.cast(self.pl.Int128)
+
+    def cmp(self, a, op: str, b):
+        if op == ">=":
+            return a >= b
+        if op == ">":
+            return a > b
+        if op == "<=":
+            return a <= b
+        if op == "<":
+            return a < b
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        raise ValueError(op)
+
+    def isin(self, a, values):
+        pl = self.pl
+        # is_in gives false for null; keep null (missing) as null
+        return pl.when(a.is_null()).then(pl.lit(None, pl.Boolean)).otherwise(a.is_in(list(values)))
+
+    def and_(self, xs):
+        xs = list(xs)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out & x
+        return out
+
+    def or_(self, xs):
+        xs = list(xs)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out | x
+        return out
+
+    def not_(self, x):
+        return ~x
+
+    def is_true(self, x):
+        return x.fill_null(False)
+
+    def is_null(self, x):
+        return x.is_null()
+
+    def fill_null(self, x, v):
+        return x.fill_null(v)
+
+    def if_(self, cond, then, otherwise):
+        pl = self.pl
+        return pl.when(cond).then(then).otherwise(otherwise)
+
+    def first(self, conds, values, default):
+        pl = self.pl
+        conds, values = list(conds), list(values)
+        if not conds:
+            return pl.lit(default)
+        w = lambda v: v if isinstance(v, pl.Expr) else pl.lit(v)  # noqa: E731
+        chain = pl.when(conds[0]).then(w(values[0]))
+        for c, v in zip(conds[1:], values[1:]):
+            chain = chain.when(c).then(w(v))
+        return chain.otherwise(w(default))
+
+    def sum_(self, xs):
+        xs = list(xs)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    def max_(self, xs):
+        pl = self.pl
+        xs = list(xs)
+        if len(xs) == 1:
+            return xs[0]
+        # max_horizontal ignores nulls; keep null-propagation (C6)
+        anynull = self.or_([x.is_null() for x in xs])
+        return pl.when(anynull).then(None).otherwise(pl.max_horizontal(xs))
+
+    def to_float(self, a, scale: float = 1.0):
+        return a.cast(self.pl.Float64) / scale
+
+    def div_float(self, a, b):
+        pl = self.pl
+        return pl.when(b != 0).then(a.cast(pl.Float64) / b.cast(pl.Float64)).otherwise(None)
+
+    def sqrt_float(self, a):
+        return a.sqrt()
+
+    def sub_float(self, a, b):
+        return a - b
+
+    def year_of(self, d):
+        return d.dt.year().cast(self.pl.Int64)
+
+    def is_jan1(self, d):
+        return (d.dt.month() == 1) & (d.dt.day() == 1)
+
+    def list_any(self, path, pred):
+        pl = self.pl
+        el = lambda f: pl.element().struct.field(f)  # noqa: E731
+        p = pred(el)
+        c = pl.col(path)
+        n_true = c.list.eval(p.fill_null(False).cast(pl.Int32)).list.sum()
+        n_null = c.list.eval(p.is_null().cast(pl.Int32)).list.sum()
+        return (
+            pl.when(c.is_null()).then(pl.lit(None, pl.Boolean))
+            .when(n_true > 0).then(True)
+            .when(n_null > 0).then(pl.lit(None, pl.Boolean))
+            .otherwise(False)
+        )
+
+    def list_sum(self, path, value_field, pred):
+        pl = self.pl
+        el = lambda f: pl.element().struct.field(f)  # noqa: E731
+        p = pred(el)
+        c = pl.col(path)
+        v = el(value_field)
+        total = c.list.eval(pl.when(p.fill_null(False)).then(v).otherwise(0)).list.sum()
+        unknown = c.list.eval((p.is_null() | (p.fill_null(False) & v.is_null())).cast(pl.Int32)).list.sum()
+        return pl.when(c.is_null() | (unknown > 0)).then(None).otherwise(total.cast(pl.Int64))

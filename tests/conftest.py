@@ -1,0 +1,21 @@
+import os
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = pathlib.Path(os.environ.get("SRDI_SHARED", ROOT.parent / "shared"))
+CASES_DIR = SHARED / "cases"
+
+
+def case_files():
+    return sorted(CASES_DIR.glob("*.yaml"))
+
+
+@pytest.fixture(scope="session")
+def shared_cases():
+    import yaml
+
+    files = case_files()
+    assert files, f"no worked cases found in {CASES_DIR}"
+    return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in files]
