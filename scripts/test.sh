@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'
+for f in scripts/ci-setup.d/*.sh; do [ -e "$f" ] && source "$f"; done
 .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
 if [ -d ../shared/cases ]; then
   .venv/bin/python ../shared/tools/check_cases.py ../shared/cases

@@ -257,6 +257,27 @@ def rules_show(
     Console().print(tree)
 
 
+# Command groups of the other subsystems register themselves here. Each module imports only
+# Typer at import time (cold start) and defines `register(app)`.
+_COMMAND_MODULES = ("batch_cmd", "plan_cmd", "serve_cmd", "cycle_cmd")
+
+
+def _register_all() -> None:
+    import importlib
+
+    for mod in _COMMAND_MODULES:
+        try:
+            m = importlib.import_module(f"srdi.cli.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name == f"srdi.cli.{mod}":
+                continue
+            raise
+        m.register(app)
+
+
+_register_all()
+
+
 def main() -> None:
     try:
         app()

@@ -93,12 +93,31 @@ def compile_table(as_of: dt.date, mode: str) -> Compiled:
 
 
 def input_columns(c: Compiled) -> list[str]:
+    """The input columns the compiled outputs read (not the outputs they refer to)."""
     cols: list[str] = []
     for e in c.values.values():
         for name in e.meta.root_names():
-            if name not in cols:
+            if name not in cols and name not in c.values:
                 cols.append(name)
     return cols
+
+
+@functools.lru_cache(maxsize=32)
+def _stages(as_of: dt.date, mode: str) -> list[list[str]]:
+    """Outputs grouped by dependency depth: each stage reads only inputs and earlier stages."""
+    c = compile_table(as_of, mode)
+    level: dict[str, int] = {}
+
+    def lv(k: str) -> int:
+        if k not in level:
+            deps = [n for n in c.values[k].meta.root_names() if n in c.values]
+            level[k] = 1 + max((lv(d) for d in deps), default=-1)
+        return level[k]
+
+    stages: dict[int, list[str]] = {}
+    for k in c.values:
+        stages.setdefault(lv(k), []).append(k)
+    return [stages[i] for i in sorted(stages)]
 
 
 def evaluate_table(df, as_of: Any, mode: str = "application", keys: list[str] | None = None):
@@ -111,10 +130,13 @@ def evaluate_table(df, as_of: Any, mode: str = "application", keys: list[str] | 
 
     from .frame import conform
 
-    c = compile_table(parse_date(as_of), mode)
-    df = conform(df, input_columns(c), c.ctx.local_kinds)
-    exprs = [e.alias(k) for k, e in c.values.items() if keys is None or any(k.endswith(s) for s in keys)]
-    return df.lazy().select(exprs).collect(engine="streaming" if False else "auto")
+    as_of = parse_date(as_of)
+    c = compile_table(as_of, mode)
+    lf = conform(df, input_columns(c), c.ctx.local_kinds).lazy()
+    for stage in _stages(as_of, mode):
+        lf = lf.with_columns([c.values[k].alias(k) for k in stage])
+    want = [k for k in c.values if keys is None or any(k.endswith(s) for s in keys)]
+    return lf.select(want).collect()
 
 
 def assess_table_rows(rows: list[dict], as_of: Any, mode: str = "application", lang: str = "zh") -> list[dict]:

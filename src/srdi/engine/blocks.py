@@ -59,6 +59,15 @@ class Compiler:
         self.ctx = ctx
         self.out: dict[str, Any] = {}
 
+    def bind(self, key: str, value):
+        """Record an output; later blocks refer to it by name, so that a table computes each
+        output once, as a column (staged evaluation in assess.evaluate_table)."""
+        self.out[key] = value
+        return self.ref(key)
+
+    def ref(self, key: str):
+        return self.o.pl.col(key) if self.o.name == "polars" else self.out[key]
+
     # ------------------------------------------------------------------ tests and literals
     def _lit_fraction(self, unit: str, lit: Literal) -> Fraction:
         v = lit.value
@@ -149,9 +158,8 @@ class Compiler:
             ex = [self.node(x, f"{key}.{x.id}", n.id, entries, depth + 1) for x in n.exceptions]
             base = ok
             ok = o.or_([base] + ex)
-            self.out[f"{key}#base"] = base
-        self.out[f"{key}#ok"] = ok
-        return ok
+            self.bind(f"{key}#base", base)
+        return self.bind(f"{key}#ok", ok)
 
     def _obs(self, e: Entry, obs: list):
         e.n_obs = len(obs)
@@ -204,8 +212,7 @@ class Compiler:
             lo, hi = self.local(n, e, entries, depth)
         else:
             raise RuleCompileError(f"{n.id}: not an indicator")
-        self.out[f"{key}#lo"], self.out[f"{key}#hi"] = lo, hi
-        return lo, hi
+        return self.bind(f"{key}#lo", lo), self.bind(f"{key}#hi", hi)
 
     def local(self, n: Node, e: Entry, entries: list[Entry], depth: int):
         """特色化 (R2022 Annex 2 indicator 9): the province's own sheet where it is encoded and its
@@ -256,7 +263,7 @@ class Compiler:
                 entries.append(Entry(ck, cat, "category", None, scored=True))
                 parts = [self.indicator(i, f"{ck}.{i.id}", cat.id, entries, 1) for i in cat.indicators]
                 clo, chi = o.sum_([p[0] for p in parts]), o.sum_([p[1] for p in parts])
-                self.out[f"{ck}#lo"], self.out[f"{ck}#hi"] = clo, chi
+                clo, chi = self.bind(f"{ck}#lo", clo), self.bind(f"{ck}#hi", chi)
                 tot_lo.append(clo)
                 tot_hi.append(chi)
                 mins = [(cat.minimum, clo, chi)] + [(i.minimum, p[0], p[1]) for i, p in zip(cat.indicators, parts)]
@@ -265,13 +272,13 @@ class Compiler:
                         sure_pass.append(o.cmp(lo_, ">=", o.lit(m * PT)))
                         sure_fail.append(o.cmp(hi_, "<", o.lit(m * PT)))
             slo, shi = o.sum_(tot_lo), o.sum_(tot_hi)
-            self.out[f"{prefix}#score_lo"], self.out[f"{prefix}#score_hi"] = slo, shi
+            slo, shi = self.bind(f"{prefix}#score_lo", slo), self.bind(f"{prefix}#score_hi", shi)
             sure_pass.append(o.cmp(slo, ">=", o.lit(line)))
             sure_fail.append(o.cmp(shi, "<", o.lit(line)))
             score_ok = o.first([o.and_(sure_pass), o.or_(sure_fail)], [True, False], None)
             if o.name == "polars":
                 score_ok = score_ok.cast(o.pl.Boolean)
-            self.out[f"{prefix}#score_ok"] = score_ok
+            score_ok = self.bind(f"{prefix}#score_ok", score_ok)
             ex = [self.node(x, f"{prefix}/{x.id}", None, entries) for x in pack.exceptions]
             decision = o.or_([score_ok] + ex)
             routes_labels = ["score"] + [f"direct:{x.id}" for x in pack.exceptions]
@@ -282,15 +289,15 @@ class Compiler:
                 sub = resolve_pack(a["pack"], self.ctx.year, self.ctx.mode)
                 sp = self.tier(sub, f"{prefix}~{sub.tier}")
                 plan.subs.append(sp)
-                aok = self.out[f"{sp.prefix}#ok"]
+                aok = self.ref(f"{sp.prefix}#ok")
                 alts.append(aok)
                 routes_oks.append(aok)
-                routes_labels.append(a.get("route") or self.out[f"{sp.prefix}#route"])
+                routes_labels.append(a.get("route") or self.ref(f"{sp.prefix}#route"))
             decision = o.or_(alts)
         else:
             decision = o.lit(True)
         ok = o.and_(oks + [decision])
-        self.out[f"{prefix}#ok"] = ok
+        ok = self.bind(f"{prefix}#ok", ok)
         if routes_oks:
             route = o.first([o.and_([o.is_true(ok), o.is_true(r)]) for r in routes_oks], routes_labels, None)
         else:
