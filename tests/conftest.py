@@ -19,3 +19,7 @@ def shared_cases():
     files = case_files()
     assert files, f"no worked cases found in {CASES_DIR}"
     return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in files]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "ignore::pytest.PytestCollectionWarning")

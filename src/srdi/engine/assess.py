@@ -46,13 +46,21 @@ def compile_all(ops, as_of: dt.date, mode: str) -> Compiled:
 
 # ---------------------------------------------------------------------------- one enterprise
 def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> dict:
-    """Assess one validated profile (a Profile or its contract dict). Returns the contract JSON."""
+    """Assess one profile (a Profile, or a contract dict which is validated first).
+    Returns the contract assessment JSON (contract.md §2)."""
     from .frame import profile_row
 
-    p = profile.to_contract_dict() if hasattr(profile, "to_contract_dict") else profile
+    if not hasattr(profile, "to_contract_dict"):
+        from ..profile import validate_profile  # a plain dict is validated (raises ProfileError)
+
+        profile = validate_profile(profile)
+    p = profile.to_contract_dict()
     as_of = parse_date(as_of)
     row = profile_row(p)
     c = compile_all(ScalarOps(row), as_of, mode)
+    from .packs import save_cache
+
+    save_cache()
     return explain_row(c, c.values, row, lang)
 
 
@@ -146,7 +154,7 @@ def assess_table_rows(rows: list[dict], as_of: Any, mode: str = "application", l
     as_of = parse_date(as_of)
     c = compile_table(as_of, mode)
     cols = input_columns(c)
-    df = rows_to_frame(rows, cols + [k for r in rows for k in r if k not in cols], c.ctx.local_kinds)
+    df = rows_to_frame(rows, cols, c.ctx.local_kinds)
     res = evaluate_table(df, as_of, mode)
     out = []
     for i, vals in enumerate(res.iter_rows(named=True)):

@@ -104,7 +104,7 @@ class Compiler:
             # sqrt(a/c) - 1 OP p/qd  <=>  a * qd^2 OP c * (qd + p)^2   (c > 0)
             lhs, rhs = o.mul(q.num, o.lit(qd * qd)), o.mul(q.den, o.lit((qd + p) ** 2))
             return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(lhs, op, rhs)])
-        if isinstance(q.den, int):
+        if q.den_is_constant:
             return o.cmp(o.mul(q.num, o.lit(qd)), op, o.lit(q.den * p))
         # a ratio over a column: decided only for a positive denominator (zero revenue or
         # assets make the ratio undefined: the test is not met)

@@ -106,9 +106,19 @@ def column_dtype(path: str, local_kinds: dict[str, str] | None = None):
     if path in ("name", "uscc"):
         return pl.String
     if path.startswith("local_indicators."):
-        k = (local_kinds or {}).get(path, "enum")
+        k = (local_kinds or {}).get(path) or _local_kind(path)
         return {"count": pl.Int64, "bool": pl.Boolean}.get(k, pl.String)
     return polars_dtype(path_kind(path))
+
+
+def _local_kind(path: str) -> str:
+    from .packs import local_packs
+
+    key = path.split(".", 1)[1]
+    for lp in local_packs().values():
+        if key in lp["inputs"]:
+            return lp["inputs"][key]["kind"]
+    return "enum"
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]], columns: Iterable[str], local_kinds: dict | None = None):

@@ -95,6 +95,14 @@ class Q:
     cagr: bool = False
     label: str = ""
 
+    @property
+    def den_is_constant(self) -> bool:
+        # constant denominators are plain ints given by the measure itself (FEN, SCALE4, 1);
+        # a column denominator may also be an int in the scalar backend, hence the flag
+        return isinstance(self.den, int) and not self.den_col
+
+    den_col: bool = False
+
 
 def fin(year: int, f: str) -> str:
     return f"financials.{year}.{f}"
@@ -137,7 +145,7 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
         nf, df = RATIOS[name]
         n, d = fin(year, nf), fin(year, df)
         cn, cd = o.col(n), o.col(d)
-        return Q(cn, cd, "ratio", [n, d], o.div_float(cn, cd), label=name)
+        return Q(cn, cd, "ratio", [n, d], o.div_float(cn, cd), label=name, den_col=True)
     if name in FIN_MONEY or name in FIN_COUNT:
         return _raw(o, ctx, fin(year, name))
     if name == "quality_score":
@@ -146,21 +154,21 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
         # 上年度主营业务收入增长率: R[y]/R[y-1] - 1 = (R[y] - R[y-1]) / R[y-1]
         a, b = fin(year, "main_business_revenue"), fin(year - 1, "main_business_revenue")
         ca, cb = o.col(a), o.col(b)
-        return Q(o.sub(ca, cb), cb, "ratio", [a, b], o.div_float(o.sub(ca, cb), cb))
+        return Q(o.sub(ca, cb), cb, "ratio", [a, b], o.div_float(o.sub(ca, cb), cb), den_col=True)
     if name == "main_growth_avg_2y":
         # C3: ((a/b - 1) + (b/c - 1)) / 2 = ((a-b)c + (b-c)b) / (2bc); products need 128 bits
         a, b, c = (fin(year - k, "main_business_revenue") for k in (0, 1, 2))
         ca, cb, cc = (o.wide(o.col(p)) for p in (a, b, c))
         num = o.add(o.mul(o.sub(ca, cb), cc), o.mul(o.sub(cb, cc), cb))
         den = o.mul(o.mul(cb, cc), o.lit(2))
-        return Q(num, den, "ratio", [a, b, c], o.div_float(num, den))
+        return Q(num, den, "ratio", [a, b, c], o.div_float(num, den), den_col=True)
     if name == "revenue_cagr_2y":
         # C3 (R2026): sqrt(Rev[y]/Rev[y-2]) - 1, compared exactly by squaring
         a, c = fin(year, "operating_revenue"), fin(year - 2, "operating_revenue")
         ca, cc = o.wide(o.col(a)), o.wide(o.col(c))
         r = o.div_float(ca, cc)
         obs = o.sub_float(o.sqrt_float(r), 1.0)
-        return Q(ca, cc, "ratio", [a, c], obs, cagr=True)
+        return Q(ca, cc, "ratio", [a, c], obs, cagr=True, den_col=True)
     if name == "rd_expense_sum_2y":
         a, b = fin(year, "rd_expense"), fin(year - 1, "rd_expense")
         s = o.add(o.col(a), o.col(b))

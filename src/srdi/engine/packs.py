@@ -12,11 +12,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from .syntax import RuleSyntaxError, Test, parse_test
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MARKS = ("C", "S", "U")
 MARK_ORDER = {"U": 0, "S": 1, "C": 2}
 
@@ -109,14 +105,91 @@ class Pack:
 
 
 # ------------------------------------------------------------------------------------ reading
+# Parsed rule files are kept in a pickle cache keyed by the files' sizes and times, so that a
+# one-firm `srdi assess` does not re-parse YAML on every start (cold start). SRDI_NO_CACHE=1
+# turns it off; any change to a rule file makes a new cache.
+_STORE: dict | None = None
+
+
+def _cache_path():
+    import hashlib
+    import os
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "rules"
+    h = hashlib.sha1()
+    for f in sorted(root.rglob("*.yaml")):
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    base = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "srdi"
+    return base / f"rules-{h.hexdigest()[:16]}.pickle"
+
+
+def _store() -> dict:
+    global _STORE
+    if _STORE is None:
+        import os
+        import pickle
+
+        _STORE = {}
+        if os.environ.get("SRDI_NO_CACHE") != "1":
+            try:
+                with open(_cache_path(), "rb") as fh:
+                    _STORE = pickle.load(fh)
+            except Exception:  # noqa: BLE001 - a missing or stale cache is rebuilt
+                _STORE = {}
+    return _STORE
+
+
+def _cached(key: str, build):
+    st = _store()
+    if key not in st:
+        st[key] = build()
+        st["__dirty__"] = True
+    return st[key]
+
+
+def save_cache() -> None:
+    """Write every parsed rule file to the cache (after a run that parsed some)."""
+    import os
+    import pickle
+    import tempfile
+
+    st = _store()
+    if not st.pop("__dirty__", False) or os.environ.get("SRDI_NO_CACHE") == "1":
+        return
+    try:
+        for pid in PACK_FILES:
+            load_pack(pid)
+        for prov in LOCAL_FILES:
+            local_pack(prov)
+        notices(), regimes(), size_table(), common_nodes()
+        st.pop("__dirty__", None)
+        path = _cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(st, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: no cache, just slower starts
+
+def _yaml():
+    import yaml  # imported only when rule files are actually parsed (cold start)
+
+    return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read(rel: str) -> Any:
+    yaml, loader = _yaml()
     text = resources.files("srdi.rules").joinpath(rel).read_text(encoding="utf-8")
-    return yaml.load(text, Loader=_Loader)
+    return yaml.load(text, Loader=loader)
 
 
 def _read_all(rel: str) -> list[Any]:
+    yaml, loader = _yaml()
     text = resources.files("srdi.rules").joinpath(rel).read_text(encoding="utf-8")
-    return [d for d in yaml.load_all(text, Loader=_Loader) if d]
+    return [d for d in yaml.load_all(text, Loader=loader) if d]
 
 
 def _title(d: dict, where: str) -> dict:
@@ -190,8 +263,7 @@ def _node(d: dict, kind: str, where: str, inherit_mark: str | None, inherit_sour
 
 @functools.lru_cache(maxsize=None)
 def common_nodes() -> dict:
-    d = _read("common/eligibility.yaml")
-    return d
+    return _cached("common", lambda: _read("common/eligibility.yaml"))
 
 
 def _common(name: str, where: str) -> Node:
@@ -221,6 +293,10 @@ NOTICE_FILES = ("notices/2024-little-giant.yaml", "notices/2025-little-giant.yam
 @functools.lru_cache(maxsize=None)
 def load_pack(pack_id: str) -> Pack:
     """The pack as written (no notice applied, every mode variant kept)."""
+    return _cached(f"pack:{pack_id}", lambda: _load_pack(pack_id))
+
+
+def _load_pack(pack_id: str) -> Pack:
     if pack_id not in PACK_FILES:
         raise RulePackError(f"unknown rule pack {pack_id!r}; known: {', '.join(PACK_FILES)}")
     d = _read(PACK_FILES[pack_id])
@@ -254,6 +330,10 @@ def load_pack(pack_id: str) -> Pack:
 
 @functools.lru_cache(maxsize=None)
 def local_pack(province: str) -> dict | None:
+    return _cached(f"local:{province}", lambda: _local_pack(province))
+
+
+def _local_pack(province: str) -> dict | None:
     rel = LOCAL_FILES.get(province)
     if rel is None:
         return None
@@ -270,20 +350,17 @@ def local_packs() -> dict[str, dict]:
 
 @functools.lru_cache(maxsize=None)
 def notices() -> list[dict]:
-    out = []
-    for rel in NOTICE_FILES:
-        out.extend(_read_all(rel))
-    return out
+    return _cached("notices", lambda: [d for rel in NOTICE_FILES for d in _read_all(rel)])
 
 
 @functools.lru_cache(maxsize=None)
 def regimes() -> list[dict]:
-    return _read("regimes.yaml")
+    return _cached("regimes", lambda: _read("regimes.yaml"))
 
 
 @functools.lru_cache(maxsize=None)
 def size_table() -> dict:
-    return _read("common/size_standard.yaml")
+    return _cached("size", lambda: _read("common/size_standard.yaml"))
 
 
 # ---------------------------------------------------------------------------------- resolving
