@@ -58,6 +58,25 @@ class Compiler:
         self.o = ops
         self.ctx = ctx
         self.out: dict[str, Any] = {}
+        self._measures: dict[tuple, Any] = {}
+
+    def measure(self, name: str, year: int | None, args: dict):
+        """A measure instance, built once per compile; in a table each of its parts is one
+        column that every test and band reading it shares."""
+        k = (name, year, repr(sorted(args.items())))
+        q = self._measures.get(k)
+        if q is None:
+            q = measure(self.o, self.ctx, name, year, args)
+            if self.o.name == "polars":
+                base = f"m:{name}[{year}]{k[2] if args else ''}"
+                if not q.num.meta.is_column():
+                    q.num = self.bind(f"{base}#num", q.num)
+                if q.den_col and not q.den.meta.is_column():
+                    q.den = self.bind(f"{base}#den", q.den)
+                if q.obs is not None and not q.obs.meta.is_column():
+                    q.obs = self.bind(f"{base}#obs", q.obs)
+            self._measures[k] = q
+        return q
 
     def bind(self, key: str, value):
         """Record an output; later blocks refer to it by name, so that a table computes each
@@ -119,7 +138,7 @@ class Compiler:
             yr = None if off is None else Y + off
             if t.measure in YEAR_MEASURES and yr is None:
                 raise RuleCompileError(f"{t.text}: {t.measure} needs a year, e.g. [y-1]")
-            q = measure(o, self.ctx, t.measure, yr, t.args)
+            q = self.measure(t.measure, yr, t.args)
             oks.append(self.compare(q, t.op, t.value))
             obs.append(q.obs)
             units.append(q.unit)
