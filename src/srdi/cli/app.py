@@ -262,9 +262,15 @@ def rules_show(
 _COMMAND_MODULES = ("batch_cmd", "plan_cmd", "serve_cmd", "cycle_cmd")
 
 
+_CORE = {"assess", "demo", "example", "schema", "rules"}
+
+
 def _register_all() -> None:
     import importlib
 
+    # a core command (the one-firm path) does not pay for building the other groups' commands
+    if len(sys.argv) > 1 and sys.argv[1] in _CORE:
+        return
     for mod in _COMMAND_MODULES:
         try:
             m = importlib.import_module(f"srdi.cli.{mod}")

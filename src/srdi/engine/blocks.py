@@ -118,6 +118,10 @@ class Compiler:
         if q.unit in ("bool", "enum") or lit.unit in ("bool", "enum"):
             return o.cmp(q.num, op, o.lit(lit.value))
         f = self._lit_fraction(q.unit, lit)
+        if q.compare is not None:
+            r = q.compare(op, f)
+            if r is not None:
+                return r
         p, qd = f.numerator, f.denominator
         if q.cagr:
             # sqrt(a/c) - 1 OP p/qd  <=>  a * qd^2 OP c * (qd + p)^2   (c > 0)
@@ -189,6 +193,26 @@ class Compiler:
         o = self.o
         conds_lo, conds_hi, pts = [], [], []
         default = None
+        tests = [t for t, _ in bands if t is not None]
+        one = {(t.measure, t.years, repr(sorted(t.args.items()))) for t in tests}
+        if len(one) == 1 and all(len(t.years) <= 1 for t in tests) and tests[0].op not in ("truthy", "falsy"):
+            # all bands read one measure: a band test is null only when that measure is missing,
+            # so `hi` is the best band where it is missing and `lo` otherwise (one chain, not two)
+            t0 = tests[0]
+            q = self.measure(t0.measure, None if not t0.years else self.ctx.year + t0.years[0], t0.args)
+            missing = o.or_([o.is_null(o.col(i)) for i in q.inputs])
+            for t, p in bands:
+                if t is None:
+                    default = p * PT
+                    continue
+                ok, _, _, inputs = self.test(t)
+                e.inputs.extend(i for i in inputs if i not in e.inputs)
+                conds_lo.append(o.is_true(ok))
+                pts.append(p * PT)
+            if default is None:
+                default = min(pts)
+            lo = o.first(conds_lo, pts, default)
+            return lo, o.if_(missing, o.lit(max(pts)), lo)
         for t, p in bands:
             if t is None:
                 default = p * PT

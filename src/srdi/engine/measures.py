@@ -94,6 +94,8 @@ class Q:
     obs: Any
     cagr: bool = False
     label: str = ""
+    # optional exact comparison that avoids computing `num` (e.g. niche years as a date test)
+    compare: Any = None
 
     @property
     def den_is_constant(self) -> bool:
@@ -182,7 +184,27 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
         d = o.col("niche_since")
         yrs = o.sub(o.sub(o.lit(Y), o.year_of(d)), o.if_(o.fill_null(o.is_jan1(d), False), o.lit(0), o.lit(1)))
         yrs = o.if_(o.fill_null(o.cmp(yrs, "<", o.lit(0)), False), o.lit(0), yrs)
-        return Q(yrs, 1, "count", ["niche_since"], o.to_float(yrs))
+
+        def compare(op: str, n):
+            # full years >= N  <=>  niche_since <= 1 January of (Y - N): a date comparison
+            import datetime as _dt
+
+            if n.denominator != 1:
+                return None
+            n = int(n)
+            at_least = lambda k: o.lit(True) if k <= 0 else o.cmp(d, "<=", o.lit(_dt.date(Y - k, 1, 1)))  # noqa: E731
+            known = o.not_(o.is_null(d))
+            ge = {">=": n, ">": n + 1}.get(op)
+            if ge is not None:
+                return o.and_([known, at_least(ge)]) if ge <= 0 else at_least(ge)
+            if op in ("<", "<="):
+                lim = n if op == "<" else n + 1
+                return o.and_([known, o.lit(False)]) if lim <= 0 else o.not_(at_least(lim))
+            if op == "==":
+                return o.and_([known, at_least(n), o.not_(at_least(n + 1))]) if n >= 0 else o.and_([known, o.lit(False)])
+            return None
+
+        return Q(yrs, 1, "count", ["niche_since"], o.to_float(yrs), compare=compare)
     if name == "qualified_equity":
         # 新增股权融资 paid in by qualified institutional investors, in the `years` fiscal years before Y
         n = int(args.get("years", 2))
