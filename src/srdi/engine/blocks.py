@@ -88,7 +88,16 @@ class Compiler:
         return self.o.pl.col(key) if self.o.name == "polars" else self.out[key]
 
     # ------------------------------------------------------------------ tests and literals
+    _FRACTIONS: dict = {}
+
     def _lit_fraction(self, unit: str, lit: Literal) -> Fraction:
+        k = (unit, lit.text, lit.unit)
+        f = self._FRACTIONS.get(k)
+        if f is None:
+            f = self._FRACTIONS[k] = self._lit_fraction_new(unit, lit)
+        return f
+
+    def _lit_fraction_new(self, unit: str, lit: Literal) -> Fraction:
         v = lit.value
         if unit == "money":
             if lit.unit not in ("money", "number"):

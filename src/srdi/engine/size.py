@@ -7,6 +7,8 @@ The industry column `size_industry` holds the resolved size-standard industry id
 """
 from __future__ import annotations
 
+import functools
+
 from .measures import FEN, Q, Ctx, fin
 from .packs import size_table
 from .syntax import parse_value
@@ -14,25 +16,28 @@ from .syntax import parse_value
 _FIELDS = {"X": "employees", "Y": "operating_revenue", "Z": "total_assets"}
 
 
-def _bound(o, year: int, letter: str, value) -> tuple:
-    f = _FIELDS[letter]
-    path = fin(year, f)
-    c = o.col(path)
-    lit = parse_value(value)
-    v = int(lit.value * FEN) if letter in ("Y", "Z") else int(lit.value)
-    return o.cmp(c, ">=", o.lit(v)), path
-
-
-def classes(o, year: int):
-    """Per industry: (large, medium, small) outcomes and the input paths used."""
+@functools.lru_cache(maxsize=None)
+def bounds() -> dict:
+    """Per industry and level: [(field, lower bound in engine units)], parsed once."""
     out = {}
     for ind, spec in size_table()["industries"].items():
+        out[ind] = {level: [(_FIELDS[k], int(parse_value(v).value * FEN) if k in ("Y", "Z") else int(parse_value(v).value))
+                            for k, v in spec[level].items()] for level in ("large", "medium", "small")}
+    return out
+
+
+def classes(o, year: int, only: str | None = None):
+    """Per industry: (large, medium, small) outcomes and the input paths used."""
+    out = {}
+    for ind, spec in bounds().items():
+        if only is not None and ind != only:
+            continue
         parts, paths = {}, []
         for level in ("large", "medium", "small"):
             tests = []
-            for letter, val in spec[level].items():
-                t, p = _bound(o, year, letter, val)
-                tests.append(t)
+            for f, v in spec[level]:
+                p = fin(year, f)
+                tests.append(o.cmp(o.col(p), ">=", o.lit(v)))
                 if p not in paths:
                     paths.append(p)
             parts[level] = o.and_(tests)
@@ -42,7 +47,8 @@ def classes(o, year: int):
 
 def size_measure(o, ctx: Ctx, name: str, year: int) -> Q:
     ind = o.col("size_industry")
-    per = classes(o, year)
+    # one firm: only its own industry's table; a table: every industry, chosen per row
+    per = classes(o, year, only=ind if o.name == "scalar" else None)
     conds, classes_, larges, inputs = [], [], [], ["size_industry"]
     for iid, (large, medium, small, paths) in per.items():
         nl, nm = o.not_(large), o.not_(medium)
