@@ -94,7 +94,18 @@ class Explainer:
             if lp and self._sheet_used(self.row["province"]):
                 return [k for k in keys if self.row.get(k) is None]
             return ["local_score"] + keys
-        for p in e.inputs:
+        inputs = e.inputs
+        if e.node.test is not None and e.node.test.measure == "size_sme":
+            # only the indicators of the firm's own size-standard industry
+            from .size import bounds
+
+            spec = bounds().get(self.row.get("size_industry") or "")
+            if spec:
+                fields = {f for lv in spec.values() for f, _ in lv}
+                order = ["size_industry", "employees", "operating_revenue", "total_assets"]
+                inputs = sorted((p for p in inputs if p == "size_industry" or p.rsplit(".", 1)[-1] in fields),
+                                key=lambda p: order.index(p.rsplit(".", 1)[-1]))
+        for p in inputs:
             if self.row.get(p) is None and p not in out:
                 out.append(p)
         return out
