@@ -1,0 +1,76 @@
+"""The srdi web app: `create_app()` -> FastAPI (pages, /api/v1, static files, hardening)."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
+
+from .problems import field_error, problem
+from .security import BodyLimit, SecurityHeaders
+
+HERE = Path(__file__).parent
+log = logging.getLogger("srdi.web")
+
+
+def _loc_path(loc) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form"):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def create_app() -> FastAPI:
+    from . import api, pages
+
+    app = FastAPI(
+        title="srdi API",
+        version="1",
+        summary="Rules-as-code for China's tiered quality-SME programme (创新型 / 专精特新 / 小巨人).",
+        description="Assess an enterprise profile (contract.md §1) against the rules in force; answers follow "
+                    "the contract's assessment JSON (§2). Errors are RFC 9457 problem JSON; `errors[].path` "
+                    "names the field.",
+        docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json",
+    )
+
+    @app.exception_handler(api.ApiError)
+    async def _api_error(request: Request, exc: api.ApiError):
+        return problem(exc.status, exc.detail, errors=exc.errors, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        errs = []
+        for e in exc.errors()[:50]:
+            errs.append(field_error(_loc_path(e.get("loc", ())), str(e.get("msg", "invalid"))))
+        detail = "; ".join(f"{x['path'] or '(body)'}: {x['detail']}" for x in errs[:5]) or "invalid request"
+        return problem(422, detail, errors=errs)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error; the incident was logged")
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    try:  # the cultivation workflow (its API and pages), when that package is installed
+        from srdi.workflow.web import router as workflow_router
+    except ImportError:
+        workflow_router = None
+    except Exception:  # noqa: BLE001 - a broken optional part must not take the app down
+        log.exception("srdi.workflow.web failed to import; serving without it")
+        workflow_router = None
+    if workflow_router is not None:
+        app.include_router(workflow_router)
+
+    app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
+    return app
