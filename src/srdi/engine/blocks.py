@@ -75,6 +75,8 @@ class Compiler:
                     q.den = self.bind(f"{base}#den", q.den)
                 if q.obs is not None and not q.obs.meta.is_column():
                     q.obs = self.bind(f"{base}#obs", q.obs)
+            if q.obs is None and q.unit == "count":
+                q.obs = self.o.to_float(q.num)  # a count shows as itself (read from its column)
             self._measures[k] = q
         return q
 

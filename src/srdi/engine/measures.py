@@ -182,8 +182,7 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
     if name == "niche_years":
         # C9: full years from niche_since to 1 January of the as-of year
         d = o.col("niche_since")
-        yrs = o.sub(o.sub(o.lit(Y), o.year_of(d)), o.if_(o.fill_null(o.is_jan1(d), False), o.lit(0), o.lit(1)))
-        yrs = o.if_(o.fill_null(o.cmp(yrs, "<", o.lit(0)), False), o.lit(0), yrs)
+        yrs = o.full_years_to_jan1(d, Y)
 
         def compare(op: str, n):
             # full years >= N  <=>  niche_since <= 1 January of (Y - N): a date comparison
@@ -204,7 +203,7 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
                 return o.and_([known, at_least(n), o.not_(at_least(n + 1))]) if n >= 0 else o.and_([known, o.lit(False)])
             return None
 
-        return Q(yrs, 1, "count", ["niche_since"], o.to_float(yrs), compare=compare)
+        return Q(yrs, 1, "count", ["niche_since"], None, compare=compare)
     if name == "qualified_equity":
         # 新增股权融资 paid in by qualified institutional investors, in the `years` fiscal years before Y
         n = int(args.get("years", 2))
