@@ -129,3 +129,15 @@ def test_r2026_review_skips_cagr_and_takes_either_quality_year():
     rv = assess_profile(p, "2027-06-01", "review")["tiers"]["little_giant"]
     assert cond(rv, "quality_score")["outcome"] == "undetermined"
     assert "quality_score.2025" in cond(rv, "quality_score")["missing"]
+
+
+def test_every_title_is_exactly_zh_and_en():
+    """A flow-mapping title with an unquoted comma splits into extra keys; the loader refuses it."""
+    from srdi.engine.packs import PACK_FILES, load_pack, local_packs
+
+    for pid in PACK_FILES:
+        for n in load_pack(pid).walk():
+            assert set(n.title) == {"zh", "en"} and n.title["en"], (pid, n.id, n.title)
+    for lp in local_packs().values():
+        for n in lp["nodes"]:
+            assert set(n.title) == {"zh", "en"}

@@ -198,6 +198,8 @@ def _title(d: dict, where: str) -> dict:
         return {"zh": t, "en": t}
     if not isinstance(t, dict) or "zh" not in t:
         raise RulePackError(f"{where}: title needs zh (and en)")
+    if set(t) - {"zh", "en"}:  # e.g. an unquoted comma in a flow mapping split the English title
+        raise RulePackError(f"{where}: title has keys {sorted(set(t) - {'zh', 'en'})}; quote a title containing a comma")
     return {"zh": t["zh"], "en": t.get("en", t["zh"])}
 
 
