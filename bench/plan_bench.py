@@ -17,19 +17,20 @@ CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     limit = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    times = []
-    for f in sorted(CASES.glob("*.yaml")):
-        c = yaml.safe_load(f.read_text(encoding="utf-8"))
-        p = validate_profile(c["profile"])
-        for tier in ("srdi_sme", "little_giant"):
-            make_plan(p, c["as_of"], tier)  # warm: compiled packs cached
-            t = time.perf_counter()
-            make_plan(p, c["as_of"], tier)
-            times.append((time.perf_counter() - t, f.stem, tier))
-    times.sort()
-    med = times[len(times) // 2][0]
-    print(f"one plan (warm): median {med * 1000:.0f} ms, min {times[0][0] * 1000:.0f} ms, "
-          f"max {times[-1][0] * 1000:.0f} ms ({times[-1][1]}:{times[-1][2]}) over {len(times)} plans")
+    for alts in (0, 3):
+        times = []
+        for f in sorted(CASES.glob("*.yaml")):
+            c = yaml.safe_load(f.read_text(encoding="utf-8"))
+            p = validate_profile(c["profile"])
+            for tier in ("srdi_sme", "little_giant"):
+                make_plan(p, c["as_of"], tier, alternatives=alts)  # warm: compiled packs cached
+                t = time.perf_counter()
+                make_plan(p, c["as_of"], tier, alternatives=alts)
+                times.append((time.perf_counter() - t, f.stem, tier))
+        times.sort()
+        med = times[len(times) // 2][0]
+        print(f"one plan (warm, {alts} alternatives): median {med * 1000:.0f} ms, min {times[0][0] * 1000:.0f} ms, "
+              f"max {times[-1][0] * 1000:.0f} ms ({times[-1][1]}:{times[-1][2]}) over {len(times)} plans")
     from srdi.batch.synth import generate
 
     with tempfile.TemporaryDirectory() as d:

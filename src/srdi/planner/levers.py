@@ -11,7 +11,6 @@ plan is a set of (lever, level) choices whose cost is the sum of the levels' cos
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Iterable

@@ -50,7 +50,6 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     from srdi.engine.measures import path_kind
     from srdi.engine.packs import parse_date
 
-    from .levers import project_row
     from .search import Planner, tier_at
 
     as_of = parse_date(as_of)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
 
 from srdi.engine.packs import choose_regime
 

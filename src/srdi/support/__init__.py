@@ -6,7 +6,6 @@ Appendix B with URLs, and the confidence mark. Amounts are illustrative: they ch
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from importlib import resources
 from typing import Any
@@ -102,7 +101,11 @@ def support_for(profile: Any, as_of: Any, lang: str = "zh") -> dict:
     from srdi.engine.assess import assess_profile
     from srdi.engine.packs import parse_date
 
-    p = profile.to_contract_dict() if hasattr(profile, "to_contract_dict") else dict(profile)
+    if not hasattr(profile, "to_contract_dict"):
+        from srdi.profile import validate_profile
+
+        profile = validate_profile(profile)  # raises ProfileError naming the field
+    p = profile.to_contract_dict()
     as_of = parse_date(as_of)
     prov = _province(p)
     res = assess_profile(p, as_of, "application", lang)
