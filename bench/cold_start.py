@@ -3,6 +3,7 @@
 Runs both commands alternately N times in this process's machine state and prints medians and
 the ratio. Usage: .venv/bin/python bench/cold_start.py [N]
 """
+import os
 import pathlib
 import statistics
 import subprocess
@@ -14,9 +15,14 @@ PY = sys.executable
 SRDI = [PY, "-m", "srdi"]
 
 
+# A user's Python caches bytecode (__pycache__); sandboxes often set PYTHONDONTWRITEBYTECODE,
+# which would make every run recompile srdi's sources. Measure as a user's machine runs it.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(cmd):
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=ENV)
     return time.perf_counter() - t
 
 

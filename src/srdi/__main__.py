@@ -1,3 +1,3 @@
-from srdi.cli.app import main
+from srdi.cli import main
 
 main()

@@ -32,57 +32,8 @@ class Lang(str, Enum):
     en = "en"
 
 
-EXIT_BAD_INPUT = 2
-
-
-def fail(msg: str, lang: str = "zh") -> None:
-    """Unusable input: one clear message on stderr, exit 2, no traceback."""
-    sys.stderr.write(f"srdi: {msg}\n")
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def parse_as_of(value: Optional[str]) -> dt.date:
-    if value is None:
-        return dt.date.today()
-    try:
-        d = dt.date.fromisoformat(value)
-    except ValueError:
-        fail(f"--as-of: {value!r} is not a date (YYYY-MM-DD) / 不是有效日期")
-    if d < dt.date(2022, 8, 1):
-        fail(f"--as-of: {d} is before 2022-08-01; the pre-Measures provincial rules are not encoded / 2022-08-01 之前的规则未编码")
-    return d
-
-
-def dump_json(obj) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2, default=str)
-
-
-def _load(profile: str, lang: str):
-    from srdi.profile import ProfileError, load_profile
-
-    if profile == "-":
-        from srdi.profile import validate_profile
-        from srdi.profile.load import read_profile_text
-
-        try:
-            return validate_profile(read_profile_text(sys.stdin.read()))
-        except ProfileError as e:
-            _bad(e, lang)
-    if not Path(profile).exists():
-        fail(f"PROFILE: file not found: {profile} / 找不到文件")
-    try:
-        return load_profile(profile)
-    except ProfileError as e:
-        _bad(e, lang)
-
-
-def _bad(e, lang: str):
-    lines = []
-    for fe in e.errors:
-        prob = fe.problem_zh if lang == "zh" and fe.problem_zh else fe.problem
-        lines.append(f"{fe.path or '(profile)'}: {prob}")
-    sys.stderr.write("srdi: " + ("输入无效" if lang == "zh" else "unusable input") + "\n  " + "\n  ".join(lines) + "\n")
-    raise typer.Exit(EXIT_BAD_INPUT)
+from srdi.cli.one import EXIT_BAD_INPUT, dump_json, fail, parse_as_of, run_assess  # noqa: E402,F401
+from srdi.cli.one import load_profile_arg as _load  # noqa: E402,F401  (used by plan_cmd)
 
 
 @app.command()
@@ -94,17 +45,7 @@ def assess(
     lang: Lang = typer.Option(Lang.zh, "--lang", help="zh (default) or en."),
 ):
     """Assess one enterprise against every tier of the regime in force."""
-    d = parse_as_of(as_of)
-    p = _load(profile, lang.value)
-    from srdi.engine.assess import assess_profile
-
-    result = assess_profile(p, d, mode.value, lang.value)
-    if format == Fmt.json:
-        sys.stdout.write(dump_json(result) + "\n")
-    else:
-        from srdi.cli.report import render_assessment
-
-        render_assessment(result, lang=lang.value)
+    run_assess(profile, as_of, mode.value, format.value, lang.value)
 
 
 @app.command()

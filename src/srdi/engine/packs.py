@@ -428,7 +428,12 @@ def _select_mode(nodes: list[Node], mode: str) -> list[Node]:
 
 @functools.lru_cache(maxsize=256)
 def resolve_pack(pack_id: str, year: int, mode: str) -> Pack:
-    """The pack as it applies to an assessment in `year` (as-of year) and `mode`."""
+    """The pack as it applies to an assessment in `year` (as-of year) and `mode` (read-only:
+    copy it before changing it)."""
+    return _cached(f"resolved:{pack_id}:{year}:{mode}", lambda: _resolve_pack(pack_id, year, mode))
+
+
+def _resolve_pack(pack_id: str, year: int, mode: str) -> Pack:
     pack = copy.deepcopy(load_pack(pack_id))
     for name, nodes in pack.sections():
         nodes[:] = _select_mode(nodes, mode)
