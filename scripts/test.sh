@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[test]'
 for f in scripts/ci-setup.d/*.sh; do [ -e "$f" ] && source "$f"; done
-.venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -n 2 -p no:cacheprovider --ignore=tests/test_workflow_pg.py "$@"
+# the PostgreSQL tests share one database: serially, in a run of their own
+.venv/bin/python -m pytest -p no:cacheprovider tests/test_workflow_pg.py
 if [ -d ../shared/cases ]; then
   .venv/bin/python ../shared/tools/check_cases.py ../shared/cases
 fi

@@ -1,4 +1,5 @@
 """The cycle on PostgreSQL (scripts/ci-setup.d/40-postgres.sh sets SRDI_TEST_PG_URL).
+These tests share one database, so scripts/test.sh runs this module on its own, serially.
 
 Skipped only when SRDI_TEST_PG_URL is unset AND not in CI; in CI (CI=true) a missing PostgreSQL fails."""
 import datetime as dt
@@ -12,8 +13,10 @@ from sqlalchemy.exc import DatabaseError
 PG_URL = os.environ.get("SRDI_TEST_PG_URL")
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
-pytestmark = pytest.mark.skipif(not PG_URL and not IN_CI,
-                                reason="SRDI_TEST_PG_URL unset (run: source scripts/ci-setup.d/40-postgres.sh)")
+pytestmark = [
+    pytest.mark.skipif(not PG_URL and not IN_CI,
+                       reason="SRDI_TEST_PG_URL unset (run: source scripts/ci-setup.d/40-postgres.sh)"),
+]
 
 
 def test_pg_configured():
@@ -22,13 +25,15 @@ def test_pg_configured():
 
 @pytest.fixture(scope="module")
 def store():
-    from alembic import command
 
-    from srdi.workflow.db import Store, alembic_config, current_revision
+    from srdi.workflow.db import Store, current_revision
 
     assert PG_URL, "SRDI_TEST_PG_URL is not set"
     st = Store(PG_URL)
-    command.downgrade(alembic_config(st.engine), "base")
+    # start from an empty schema whatever an earlier run (or the bench) left behind
+    with st.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
     st.init()
     assert current_revision(st.engine) == "0001"
     yield st
