@@ -33,7 +33,6 @@ class Lang(str, Enum):
 
 
 from srdi.cli.one import EXIT_BAD_INPUT, dump_json, fail, parse_as_of, run_assess  # noqa: E402,F401
-from srdi.cli.one import load_profile_arg as _load  # noqa: E402,F401  (used by plan_cmd)
 
 
 @app.command()

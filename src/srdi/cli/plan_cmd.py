@@ -2,7 +2,6 @@
 Imports only typer/stdlib at import time."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -13,19 +12,8 @@ import typer
 TIERS = ("innovative_sme", "tech_innovative_sme", "srdi_sme", "little_giant")
 
 
-def _fail(msg: str) -> None:
-    sys.stderr.write(f"srdi: {msg}\n")
-    raise typer.Exit(2)
-
-
-def _date(v: str) -> dt.date:
-    try:
-        d = dt.date.fromisoformat(v)
-    except ValueError:
-        _fail(f"--as-of: {v!r} is not a date (YYYY-MM-DD) / 不是有效日期")
-    if d < dt.date(2022, 8, 1):
-        _fail(f"--as-of: {d} is before 2022-08-01 / 2022-08-01 之前的规则未编码")
-    return d
+from srdi.cli.one import fail as _fail  # noqa: E402  (one message style for bad input, exit 2)
+from srdi.cli.one import parse_as_of as _date  # noqa: E402
 
 
 def _choice(name: str, v: str, allowed) -> None:
@@ -34,9 +22,9 @@ def _choice(name: str, v: str, allowed) -> None:
 
 
 def _profile(path: str, lang: str):
-    from srdi.cli.app import _load
+    from srdi.cli.one import load_profile_arg
 
-    return _load(path, lang)
+    return load_profile_arg(path, lang)
 
 
 def register(app: typer.Typer) -> None:

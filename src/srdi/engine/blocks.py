@@ -201,9 +201,22 @@ class Compiler:
             self.out[f"{e.key}#obs{i}"] = v if v is not None else self.o.lit(None)
 
     def _bands(self, bands, key: str, e: Entry):
+        """(lo, hi) of banded points: the first band met, with a missing input counted as its
+        worst band in lo and its best in hi."""
         o = self.o
-        conds_lo, conds_hi, pts = [], [], []
+        oks, pts = [], []
         default = None
+        for t, p in bands:
+            if t is None:
+                default = p * PT
+                continue
+            ok, _, _, inputs = self.test(t)
+            e.inputs.extend(i for i in inputs if i not in e.inputs)
+            oks.append(ok)
+            pts.append(p * PT)
+        if default is None:  # exhaustive bands (e.g. a yes/no field): the worst is the last band
+            default = min(pts)
+        lo = o.first([o.is_true(ok) for ok in oks], pts, default)
         tests = [t for t, _ in bands if t is not None]
         one = {(t.measure, t.years, repr(sorted(t.args.items()))) for t in tests}
         if len(one) == 1 and all(len(t.years) <= 1 for t in tests) and tests[0].op not in ("truthy", "falsy"):
@@ -212,30 +225,8 @@ class Compiler:
             t0 = tests[0]
             q = self.measure(t0.measure, None if not t0.years else self.ctx.year + t0.years[0], t0.args)
             missing = o.or_([o.is_null(o.col(i)) for i in q.inputs])
-            for t, p in bands:
-                if t is None:
-                    default = p * PT
-                    continue
-                ok, _, _, inputs = self.test(t)
-                e.inputs.extend(i for i in inputs if i not in e.inputs)
-                conds_lo.append(o.is_true(ok))
-                pts.append(p * PT)
-            if default is None:
-                default = min(pts)
-            lo = o.first(conds_lo, pts, default)
             return lo, o.if_(missing, o.lit(max(pts)), lo)
-        for t, p in bands:
-            if t is None:
-                default = p * PT
-                continue
-            ok, _, _, inputs = self.test(t)
-            e.inputs.extend(i for i in inputs if i not in e.inputs)
-            conds_lo.append(o.is_true(ok))
-            conds_hi.append(o.fill_null(ok, True))
-            pts.append(p * PT)
-        if default is None:  # exhaustive bands (e.g. a yes/no field): the worst is the last band
-            default = min(pts)
-        return o.first(conds_lo, pts, default), o.first(conds_hi, pts, default)
+        return lo, o.first([o.fill_null(ok, True) for ok in oks], pts, default)
 
     def indicator(self, n: Node, key: str, group: str | None, entries: list[Entry], depth: int = 0):
         """Compile a scored indicator; returns (lo, hi) in points x 10^4."""
