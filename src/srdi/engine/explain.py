@@ -186,7 +186,6 @@ class Explainer:
             t["score_parts"] = {c["id"]: c["points"] for c in conds if c["kind"] == "category"}
         t["conditions"] = conds
         # inputs that would decide what is undetermined: follow undetermined nodes from the top
-        undecided = {c["id"]: c for c in conds}
         missing: list[str] = []
         by_key = {e.key: c for e, c in zip(entries, conds)}
         for e, c in zip(entries, conds):
@@ -200,7 +199,6 @@ class Explainer:
             for m in c["missing"]:
                 if m not in missing:
                     missing.append(m)
-        del undecided
         t["missing"] = missing
         t["notes"] = [dict(n) for n in pack.notes]
         if plan.subs:
