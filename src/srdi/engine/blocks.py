@@ -59,6 +59,8 @@ class Compiler:
         self.ctx = ctx
         self.out: dict[str, Any] = {}
         self._measures: dict[tuple, Any] = {}
+        if ops.name == "polars":
+            ops.binder = self.bind  # measures share intermediate columns (ops.share)
 
     def measure(self, name: str, year: int | None, args: dict):
         """A measure instance, built once per compile; in a table each of its parts is one

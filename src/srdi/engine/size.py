@@ -23,49 +23,62 @@ def bounds() -> dict:
     for ind, spec in size_table()["industries"].items():
         out[ind] = {level: [(_FIELDS[k], int(parse_value(v).value * FEN) if k in ("Y", "Z") else int(parse_value(v).value))
                             for k, v in spec[level].items()] for level in ("large", "medium", "small")}
+        # size_measure relies on both: each level lists the same indicators, rising with the level
+        fs = [sorted(dict(out[ind][lv])) for lv in ("small", "medium", "large")]
+        if fs[0] != fs[1] or fs[1] != fs[2]:
+            raise ValueError(f"size standard {ind}: levels list different indicators")
+        for f in fs[0]:
+            if not dict(out[ind]["small"])[f] <= dict(out[ind]["medium"])[f] <= dict(out[ind]["large"])[f]:
+                raise ValueError(f"size standard {ind}: {f} bounds do not rise with the level")
     return out
 
 
-def classes(o, year: int, only: str | None = None):
-    """Per industry: (large, medium, small) outcomes and the input paths used."""
-    out = {}
-    for ind, spec in bounds().items():
-        if only is not None and ind != only:
-            continue
-        parts, paths = {}, []
-        for level in ("large", "medium", "small"):
-            tests = []
-            for f, v in spec[level]:
-                p = fin(year, f)
-                tests.append(o.cmp(o.col(p), ">=", o.lit(v)))
-                if p not in paths:
-                    paths.append(p)
-            parts[level] = o.and_(tests)
-        out[ind] = (parts["large"], parts["medium"], parts["small"], paths)
-    return out
+LEVELS = ("small", "medium", "large")
+CLASS_OF_LEVEL = ("micro", "small", "medium", "large")
 
 
 def size_measure(o, ctx: Ctx, name: str, year: int) -> Q:
+    """Size class / SME flag in one pass over a table, whatever the industry mix.
+
+    Per indicator f the row's bounds are looked up by its industry, and r_f counts the levels
+    (small, medium, large) whose f-bound it meets. An industry's bounds rise with the level, so
+    the level met on ALL indicators (drop one size, §2.2) is min_f r_f: 0 micro .. 3 large.
+    An unknown indicator leaves the level unknown, unless a known one already gives micro.
+    """
     ind = o.col("size_industry")
-    # one firm: only its own industry's table; a table: every industry, chosen per row
-    per = classes(o, year, only=ind if o.name == "scalar" else None)
-    conds, classes_, larges, inputs = [], [], [], ["size_industry"]
-    for iid, (large, medium, small, paths) in per.items():
-        nl, nm = o.not_(large), o.not_(medium)
-        cls = o.first(
-            [o.is_true(large), o.is_true(o.and_([nl, medium])), o.is_true(o.and_([nl, nm, small])),
-             o.is_true(o.and_([nl, nm, o.not_(small)]))],
-            ["large", "medium", "small", "micro"], None)
-        conds.append(o.is_true(o.cmp(ind, "==", o.lit(iid))))
-        classes_.append(cls)
-        larges.append(large)
-        inputs.extend(p for p in paths if p not in inputs)
+    table = bounds()
+    keys = list(table)
+    fields = ("employees", "operating_revenue", "total_assets")
+
+    def uses(spec, f):
+        return any(g == f for g, _ in spec["small"])
+
+    if o.name == "scalar":  # one firm: only the inputs its own industry uses
+        spec = table.get(ind)
+        used = [f for f in fields if spec and uses(spec, f)]
+    else:
+        used = [f for f in fields if any(uses(s, f) for s in table.values())]
+    inputs = ["size_industry"] + [fin(year, f) for f in used]
+    code = o.share("size#industry_code", o.code_of(ind, keys))
+    known = o.not_(o.is_null(code))
+    rs = []
+    for f in used:
+        x = o.col(fin(year, f))
+        met = [o.cmp(x, ">=", o.take([dict(table[k][lv]).get(f, 0) for k in keys], code)) for lv in LEVELS]
+        unused = o.take([0 if uses(table[k], f) else 1 for k in keys], code)
+        rs.append(o.share(f"size[{year}]#levels_met.{f}",
+                          o.if_(o.is_true(o.cmp(unused, "==", o.lit(1))), o.lit(3), o.count_true(met))))
+    low = o.share(f"size[{year}]#low", o.min_known(rs))
+    any_unknown = o.share(f"size[{year}]#unknown", o.or_([o.is_null(r) for r in rs]))
+    level = o.first([o.not_(known), o.is_true(o.and_([any_unknown, o.cmp(low, "==", o.lit(0))])), any_unknown],
+                    [None, 0, None], low)
     if name == "size_class":
-        c = o.first(conds, classes_, None)
+        c = o.first([o.is_true(o.cmp(level, "==", o.lit(i))) for i in range(4)], list(CLASS_OF_LEVEL), None)
         if o.name == "polars":
             c = c.cast(o.pl.String)
         return Q(c, 1, "enum", inputs, None)
-    large = o.first(conds, larges, None)
+    # not large as soon as one known indicator falls short of its large bound
+    sme = o.first([o.not_(known), o.is_true(o.cmp(low, "<", o.lit(3))), any_unknown], [None, True, None], False)
     if o.name == "polars":
-        large = large.cast(o.pl.Boolean)
-    return Q(o.not_(large), 1, "bool", inputs, None)
+        sme = sme.cast(o.pl.Boolean)
+    return Q(sme, 1, "bool", inputs, None)
