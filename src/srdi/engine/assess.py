@@ -1,7 +1,7 @@
 """Assess enterprises: choose the regime, compile the packs once, evaluate, explain.
 
-`assess_profile` serves one firm (the CLI, the API): it evaluates with ScalarOps so that a
-one-firm run needs no Polars import. `compile_table` + `evaluate_table` serve tables of any size
+`assess_profile` serves one firm (the CLI, the API): it evaluates with closures compiled once
+(ClosureOps), so that a one-firm run needs no Polars import. `compile_table` + `evaluate_table` serve tables of any size
 with the very same blocks over Polars columns; `explain_row` reads one row of either.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from .blocks import Compiler, TierPlan
 from .explain import OUT, Explainer, fmt_value
 from .measures import Ctx, measure
-from .ops import PolarsOps, ScalarOps
+from .ops import ClosureOps, PolarsOps
 from .packs import choose_regime, parse_date, resolve_pack, size_table
 
 CONTRACT_VERSION = 1
@@ -57,11 +57,27 @@ def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: st
     p = profile.to_contract_dict()
     as_of = parse_date(as_of)
     row = profile_row(p)
-    c = compile_all(ScalarOps(row), as_of, mode)
+    c = compile_row(as_of, mode)
+    return explain_row(c, run_row(c, row), row, lang)
+
+
+@functools.lru_cache(maxsize=64)
+def compile_row(as_of: dt.date, mode: str) -> Compiled:
+    """Compile every tier for (as_of, mode) into closures over one row, once per process."""
     from .packs import save_cache
 
+    c = compile_all(ClosureOps(), as_of, mode)
     save_cache()
-    return explain_row(c, c.values, row, lang)
+    return c
+
+
+def run_row(c: Compiled, row: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate one row: the inputs and every output, by key (outputs come in dependency order)."""
+    e = dict(row)
+    for k, f in c.values.items():
+        e[k] = f(e)
+    e.pop("@item", None)
+    return e
 
 
 def explain_row(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> dict:

@@ -59,7 +59,7 @@ class Compiler:
         self.ctx = ctx
         self.out: dict[str, Any] = {}
         self._measures: dict[tuple, Any] = {}
-        if ops.name == "polars":
+        if ops.name != "scalar":
             ops.binder = self.bind  # measures share intermediate columns (ops.share)
 
     def measure(self, name: str, year: int | None, args: dict):
@@ -69,13 +69,14 @@ class Compiler:
         q = self._measures.get(k)
         if q is None:
             q = measure(self.o, self.ctx, name, year, args)
-            if self.o.name == "polars":
+            if self.o.name != "scalar":
                 base = f"m:{name}[{year}]{k[2] if args else ''}"
-                if not q.num.meta.is_column():
+                is_col = self.o.is_column
+                if not is_col(q.num):
                     q.num = self.bind(f"{base}#num", q.num)
-                if q.den_col and not q.den.meta.is_column():
+                if q.den_col and not is_col(q.den):
                     q.den = self.bind(f"{base}#den", q.den)
-                if q.obs is not None and not q.obs.meta.is_column():
+                if q.obs is not None and not is_col(q.obs):
                     q.obs = self.bind(f"{base}#obs", q.obs)
             if q.obs is None and q.unit == "count":
                 q.obs = self.o.to_float(q.num)  # a count shows as itself (read from its column)
@@ -89,7 +90,7 @@ class Compiler:
         return self.ref(key)
 
     def ref(self, key: str):
-        return self.o.pl.col(key) if self.o.name == "polars" else self.out[key]
+        return self.out[key] if self.o.name == "scalar" else self.o.ref(key)
 
     # ------------------------------------------------------------------ tests and literals
     _FRACTIONS: dict = {}

@@ -110,8 +110,9 @@ class Explainer:
                 out.append(p)
         return out
 
-    def observed(self, e: Entry) -> tuple[str | None, list]:
-        vals = [self.v.get(f"{e.key}#obs{i}") for i in range(e.n_obs)]
+    def observed(self, e: Entry, obs_keys: list[str] | None = None) -> tuple[str | None, list]:
+        v = self.v
+        vals = [v.get(k) for k in obs_keys] if obs_keys is not None else [v.get(f"{e.key}#obs{i}") for i in range(e.n_obs)]
         n = e.node
         if n.test is not None and n.test.op in ("truthy", "falsy", "in", "not in", "==", "!=") and all(x is None for x in vals):
             if n.test.op in ("in", "not in", "==", "!=") and len(e.inputs) == 1 and not n.test.args:
@@ -130,11 +131,31 @@ class Explainer:
             return None, vals
         return ", ".join(fmt_value(x, u, self.lang) for x, u in zip(vals, e.units or ["count"] * len(vals))), vals
 
+    def _static(self, e: Entry, plan_doc: str) -> dict:
+        """The parts of an entry that depend only on the rules and the language, built once per
+        compiled entry (the evaluation is per firm; the text around it is not)."""
+        cache = e.__dict__.setdefault("_explain", {})
+        k = (self.lang, plan_doc)
+        st = cache.get(k)
+        if st is None:
+            n = e.node
+            src, cite = n.source, n.cite or plan_doc
+            st = cache[k] = {
+                "threshold": _threshold(n, self.lang) if e.kind != "category" else (
+                    f"≥ {n.minimum}" if n.minimum is not None else None),
+                "source": f"{cite} {src}" if src else cite,
+                "waived_observed": (n.waived.get(self.lang) or n.waived.get("zh")) if n.waived else None,
+                "k_lo": f"{e.key}#lo", "k_hi": f"{e.key}#hi", "k_ok": f"{e.key}#ok",
+                "k_obs": [f"{e.key}#obs{i}" for i in range(e.n_obs)],
+            }
+        return st
+
     def entry(self, e: Entry, plan_doc: str) -> dict:
         n = e.node
+        st = self._static(e, plan_doc)
         d: dict[str, Any] = {"id": n.id, "kind": e.kind, "group": e.group, "title": n.title}
         if e.scored:
-            lo, hi = self.v.get(f"{e.key}#lo"), self.v.get(f"{e.key}#hi")
+            lo, hi = self.v.get(st["k_lo"]), self.v.get(st["k_hi"])
             decided = lo == hi
             pts = lo / PT if decided else None
             if e.kind == "category" and n.minimum is not None:
@@ -148,20 +169,18 @@ class Explainer:
             if e.kind == "category" and n.minimum is not None:
                 d["minimum"] = n.minimum
         else:
-            ok = self.v.get(f"{e.key}#ok")
+            ok = self.v.get(st["k_ok"])
             d.update(outcome=OUT[ok], points=None, max_points=None)
-        obs, raw = self.observed(e) if e.kind != "category" else (None, [])
+        obs, raw = self.observed(e, st["k_obs"]) if e.kind != "category" else (None, [])
         d["observed"] = obs
         d["observed_value"] = [float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x for x in raw] or None
-        d["threshold"] = _threshold(n, self.lang) if e.kind != "category" else (
-            f"≥ {n.minimum}" if n.minimum is not None else None)
-        src, cite = n.source, n.cite or plan_doc
-        d["source"] = f"{cite} {src}" if src else cite
+        d["threshold"] = st["threshold"]
+        d["source"] = st["source"]
         d["mark"] = n.mark
         if n.waived:
             d["outcome"] = "pass"
             d["waived"] = True
-            d["observed"] = n.waived.get(self.lang) or n.waived.get("zh")
+            d["observed"] = st["waived_observed"]
             if n.waived.get("document"):
                 d["source"] = n.waived["document"]
         d["missing"] = self.missing_inputs(e) if d["outcome"] == "undetermined" and e.kind != "category" else []

@@ -12,6 +12,7 @@ as soon as one operand is false, `or_` is true as soon as one is true.
 from __future__ import annotations
 
 import datetime as _dt
+import operator as _op
 from typing import Any, Callable, Sequence
 
 
@@ -268,6 +269,13 @@ class PolarsOps:
     def share(self, key: str, x):
         return self.binder(key, x) if self.binder is not None else x
 
+    @staticmethod
+    def is_column(x) -> bool:
+        return x.meta.is_column()
+
+    def ref(self, key: str):
+        return self.pl.col(key)
+
     def code_of(self, a, keys):
         pl = self.pl
         return a.replace_strict(list(keys), list(range(len(keys))), default=None, return_dtype=pl.UInt32)
@@ -398,3 +406,328 @@ class PolarsOps:
         total = c.list.eval(pl.when(p.fill_null(False)).then(v).otherwise(0)).list.sum()
         unknown = c.list.eval((p.is_null() | (p.fill_null(False) & v.is_null())).cast(pl.Int32)).list.sum()
         return pl.when(c.is_null() | (unknown > 0)).then(None).otherwise(total.cast(pl.Int64))
+
+
+# ------------------------------------------------------------------------------- closures
+def _const(v):
+    def f(e):
+        return v
+
+    f.const = True
+    f.value = v
+    return f
+
+
+def _fn(v):
+    return v if callable(v) else _const(v)
+
+
+class ClosureOps:
+    """Compiles the blocks once into plain Python closures over one row; `run` then evaluates a
+    firm in one pass over the outputs. Same semantics as ScalarOps (tests compare them), but the
+    rule structure is walked once per (as-of, mode) instead of once per firm, which is what makes
+    one assessment cheap enough for a web server and the planner's many candidates.
+
+    A row is a dict: input paths and, as they are computed, output keys (which hold '#').
+    """
+
+    name = "closure"
+    binder: Callable[[str, Any], Any] | None = None  # set by the Compiler, as for PolarsOps
+
+    def share(self, key: str, x):
+        return self.binder(key, x) if self.binder is not None else x
+
+    def col(self, path: str, kind: str = ""):
+        def f(e):
+            return e.get(path)
+
+        f.ref = True
+        return f
+
+    def ref(self, key: str):
+        def f(e):
+            return e[key]
+
+        f.ref = True
+        return f
+
+    @staticmethod
+    def is_column(x) -> bool:
+        return getattr(x, "ref", False) or getattr(x, "const", False) or not callable(x)
+
+    def lit(self, v: Any, kind: str = ""):
+        return _const(v)
+
+    def _bin(self, a, b, op):
+        a, b = _fn(a), _fn(b)
+        if getattr(b, "const", False):
+            bv = b.value
+            if bv is None:
+                return _const(None)
+
+            def f(e):
+                x = a(e)
+                return None if x is None else op(x, bv)
+            return f
+
+        def g(e):
+            x = a(e)
+            if x is None:
+                return None
+            y = b(e)
+            return None if y is None else op(x, y)
+        return g
+
+    def add(self, a, b):
+        return self._bin(a, b, _op.add)
+
+    def sub(self, a, b):
+        return self._bin(a, b, _op.sub)
+
+    def mul(self, a, b):
+        return self._bin(a, b, _op.mul)
+
+    def wide(self, a):
+        return a
+
+    _CMP = {">=": _op.ge, ">": _op.gt, "<=": _op.le, "<": _op.lt, "==": _op.eq, "!=": _op.ne}
+
+    def cmp(self, a, op: str, b):
+        return self._bin(a, b, self._CMP[op])
+
+    def isin(self, a, values: Sequence[Any]):
+        vals = tuple(values)
+
+        def f(e):
+            x = a(e)
+            return None if x is None else x in vals
+        return f
+
+    def code_of(self, a, keys: Sequence[Any]):
+        index = {k: i for i, k in enumerate(keys)}
+
+        def f(e):
+            x = a(e)
+            return None if x is None else index.get(x)
+        return f
+
+    def take(self, values: Sequence[Any], code):
+        vals = tuple(values)
+
+        def f(e):
+            c = code(e)
+            return None if c is None else vals[c]
+        return f
+
+    def count_true(self, xs):
+        fs = [_fn(x) for x in xs]
+
+        def f(e):
+            n = 0
+            for g in fs:
+                v = g(e)
+                if v is None:
+                    return None
+                n += bool(v)
+            return n
+        return f
+
+    def min_known(self, xs):
+        fs = [_fn(x) for x in xs]
+
+        def f(e):
+            known = [v for v in (g(e) for g in fs) if v is not None]
+            return min(known) if known else None
+        return f
+
+    def and_(self, xs):
+        fs = [_fn(x) for x in xs]
+        if len(fs) == 1:
+            return fs[0]
+
+        def f(e):
+            unknown = False
+            for g in fs:
+                v = g(e)
+                if v is False:
+                    return False
+                if v is None:
+                    unknown = True
+            return None if unknown else True
+        return f
+
+    def or_(self, xs):
+        fs = [_fn(x) for x in xs]
+        if len(fs) == 1:
+            return fs[0]
+
+        def f(e):
+            unknown = False
+            for g in fs:
+                v = g(e)
+                if v is True:
+                    return True
+                if v is None:
+                    unknown = True
+            return None if unknown else False
+        return f
+
+    def not_(self, x):
+        def f(e):
+            v = x(e)
+            return None if v is None else (not v)
+        return f
+
+    def is_true(self, x):
+        x = _fn(x)
+
+        def f(e):
+            return x(e) is True
+        return f
+
+    def is_null(self, x):
+        x = _fn(x)
+
+        def f(e):
+            return x(e) is None
+        return f
+
+    def fill_null(self, x, v):
+        x, v = _fn(x), _fn(v)
+
+        def f(e):
+            r = x(e)
+            return v(e) if r is None else r
+        return f
+
+    def if_(self, cond, then, otherwise):
+        c, t, o = _fn(cond), _fn(then), _fn(otherwise)
+
+        def f(e):
+            return t(e) if c(e) else o(e)
+        return f
+
+    def first(self, conds, values, default):
+        pairs = [(_fn(c), _fn(v)) for c, v in zip(conds, values)]
+        d = _fn(default)
+
+        def f(e):
+            for c, v in pairs:
+                if c(e):
+                    return v(e)
+            return d(e)
+        return f
+
+    def sum_(self, xs):
+        fs = [_fn(x) for x in xs]
+
+        def f(e):
+            s = 0
+            for g in fs:
+                v = g(e)
+                if v is None:
+                    return None
+                s += v
+            return s
+        return f
+
+    def max_(self, xs):
+        fs = [_fn(x) for x in xs]
+
+        def f(e):
+            vs = [g(e) for g in fs]
+            return None if any(v is None for v in vs) else max(vs)
+        return f
+
+    def to_float(self, a, scale: float = 1.0):
+        a = _fn(a)
+
+        def f(e):
+            v = a(e)
+            return None if v is None else float(v) / scale
+        return f
+
+    def div_float(self, a, b):
+        a, b = _fn(a), _fn(b)
+
+        def f(e):
+            x, y = a(e), b(e)
+            if x is None or y is None or y == 0:
+                return None
+            return float(x) / float(y)
+        return f
+
+    def sqrt_float(self, a):
+        def f(e):
+            v = a(e)
+            return None if v is None or v < 0 else v ** 0.5
+        return f
+
+    def sub_float(self, a, b):
+        return self._bin(a, b, _op.sub)
+
+    def year_of(self, d):
+        def f(e):
+            v = d(e)
+            return None if v is None else v.year
+        return f
+
+    def is_jan1(self, d):
+        def f(e):
+            v = d(e)
+            return None if v is None else (v.month == 1 and v.day == 1)
+        return f
+
+    def full_years_to_jan1(self, d, year: int):
+        def f(e):
+            v = d(e)
+            if v is None:
+                return None
+            return max(0, year - v.year - (0 if (v.month, v.day) == (1, 1) else 1))
+        return f
+
+    # lists of records: the current item is held under the key "@item" while a predicate runs
+    @staticmethod
+    def _el(field: str):
+        def f(e):
+            return e["@item"].get(field)
+        return f
+
+    def list_any(self, path: str, pred):
+        p = _fn(pred(self._el))
+
+        def f(e):
+            items = e.get(path)
+            if items is None:
+                return None
+            unknown = False
+            for it in items:
+                e["@item"] = it
+                v = p(e)
+                if v is True:
+                    return True
+                if v is None:
+                    unknown = True
+            return None if unknown else False
+        return f
+
+    def list_sum(self, path: str, value_field: str, pred):
+        p = _fn(pred(self._el))
+
+        def f(e):
+            items = e.get(path)
+            if items is None:
+                return None
+            total = 0
+            for it in items:
+                e["@item"] = it
+                ok = p(e)
+                if ok is None:
+                    return None
+                if ok:
+                    v = it.get(value_field)
+                    if v is None:
+                        return None
+                    total += v
+            return total
+        return f
