@@ -29,6 +29,7 @@ import polars as pl
 
 from ..engine.measures import (BOOL_PATHS, COUNT_PATHS, FIN_COUNT, FIN_MONEY, SCALED_PATHS)
 from ..engine.frame import column_dtype
+from ..i18n import names
 
 # ------------------------------------------------------------------------ the default mapping
 FIN_ZH = {
@@ -67,13 +68,7 @@ SCALAR_ZH = {
     "同一集团内生产相似主导产品": "group.same_group_similar_product",
     "特色化指标得分": "local_score",
 }
-TITLE_ZH = {
-    "innovative_sme": "创新型中小企业", "tech_sme": "科技型中小企业",
-    "tech_innovative_sme": "科技和创新型中小企业", "provincial_srdi_sme": "省级专精特新中小企业",
-    "little_giant": "专精特新小巨人企业", "high_tech_enterprise": "高新技术企业",
-    "tech_innovation_demo_enterprise": "技术创新示范企业", "ip_advantage_enterprise": "知识产权优势企业",
-    "ip_demo_enterprise": "知识产权示范企业", "single_champion": "制造业单项冠军企业",
-}
+TITLE_ZH = names("title", "zh")  # header prefixes of title columns, from the i18n catalogue
 LIST_FIELDS = {  # list: {subfield: kind}
     "titles": {"type": "title_type", "valid_from": "date", "valid_until": "date"},
     "awards": {"level": "award_level", "year": "count", "rank": "count"},

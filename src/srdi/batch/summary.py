@@ -8,15 +8,14 @@ import functools
 import polars as pl
 
 from ..engine.assess import compile_table
+from ..i18n import names
 
 PT = 10_000
 OUTCOME = {"zh": {"pass": "通过", "fail": "未通过", "undetermined": "待定"},
            "en": {"pass": "pass", "fail": "fail", "undetermined": "undetermined"}}
 SIZE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
-TIER_ZH = {"innovative_sme": "创新型中小企业", "tech_innovative_sme": "科技和创新型中小企业",
-           "srdi_sme": "专精特新中小企业", "little_giant": "专精特新小巨人"}
-TIER_EN = {"innovative_sme": "Innovative SME", "tech_innovative_sme": "Tech & innovative SME",
-           "srdi_sme": "SRDI SME", "little_giant": "Little giant"}
+TIER_ZH = names("tier_short", "zh")  # table headings, from the i18n catalogue
+TIER_EN = names("tier_short", "en")
 
 ENGINE_KEYS = ["#ok", "#route", "#score_lo", "#score_hi", "#score_ok", "size#class"]
 

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-__all__ = ["t", "has", "normalise_lang", "fmt_yuan_wan", "fmt_pct", "LANGS", "DEFAULT_LANG"]
+__all__ = ["t", "has", "names", "normalise_lang", "fmt_yuan_wan", "fmt_pct", "LANGS", "DEFAULT_LANG"]
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -65,6 +65,13 @@ def t(key: str, lang: str = "zh", **fmt: Any) -> str:
         except (KeyError, IndexError, ValueError):
             pass
     return text
+
+
+def names(kind: str, lang: str = "zh") -> dict[str, str]:
+    """Every name of one kind in ``lang``: ``names("tier", "en")`` -> {"srdi_sme": "SRDI SME ...", ...}.
+    Kinds: tier, tier_short, title (the catalogue's ``<kind>.<id>`` keys)."""
+    prefix = kind + "."
+    return {k[len(prefix):]: t(k, lang) for k in _load() if k.startswith(prefix)}
 
 
 def _decimal(x: Any) -> Decimal | None:
