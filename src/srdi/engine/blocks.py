@@ -347,10 +347,8 @@ class Compiler:
         ok = o.and_(oks + [decision])
         ok = self.bind(f"{prefix}#ok", ok)
         if routes_oks:
-            route = o.first([o.and_([o.is_true(ok), o.is_true(r)]) for r in routes_oks], routes_labels, None)
+            route = o.pick(o.is_true(ok), [o.is_true(r) for r in routes_oks], routes_labels)
         else:
-            route = o.if_(o.is_true(ok), o.lit("conditions"), o.lit(None))
-        if o.name == "polars":
-            route = route.cast(o.pl.String)
+            route = o.pick(o.is_true(ok), [o.lit(True)], ["conditions"])
         self.out[f"{prefix}#route"] = route
         return plan

@@ -163,7 +163,11 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
         ca, cb, cc = (o.wide(o.col(p)) for p in (a, b, c))
         num = o.add(o.mul(o.sub(ca, cb), cc), o.mul(o.sub(cb, cc), cb))
         den = o.mul(o.mul(cb, cc), o.lit(2))
-        return Q(num, den, "ratio", [a, b, c], o.div_float(num, den), den_col=True)
+        # display only: the same mean in floats from the 64-bit columns (cheaper than 128-bit)
+        ra = o.div_float(o.col(a), o.col(b))
+        rb = o.div_float(o.col(b), o.col(c))
+        obs = o.sub_float(o.mul(o.add(ra, rb), o.lit(0.5)), 1.0)
+        return Q(num, den, "ratio", [a, b, c], obs, den_col=True)
     if name == "revenue_cagr_2y":
         # C3 (R2026): sqrt(Rev[y]/Rev[y-2]) - 1, compared exactly by squaring
         a, c = fin(year, "operating_revenue"), fin(year - 2, "operating_revenue")

@@ -126,6 +126,10 @@ class ScalarOps:
                 return v
         return default
 
+    def pick(self, gate, conds: Sequence[Any], labels: Sequence[Any]):
+        """The label of the first decided-true cond when gate is decided true, else null."""
+        return self.first(conds, labels, None) if gate else None
+
     def sum_(self, xs: Sequence[Any]):
         xs = list(xs)
         return None if any(x is None for x in xs) else sum(xs)
@@ -335,6 +339,18 @@ class PolarsOps:
         for c, v in zip(conds[1:], values[1:]):
             chain = chain.when(c).then(w(v))
         return chain.otherwise(w(default))
+
+    def pick(self, gate, conds, labels):
+        pl = self.pl
+        if not all(isinstance(x, str) for x in labels):
+            return self.if_(gate, self.first(conds, labels, None), pl.lit(None)).cast(pl.String)
+        # strings: choose an index, then read the label once (a when/then chain of string
+        # literals would build a whole string column per branch)
+        idx = pl.when(conds[0]).then(pl.lit(0, pl.UInt8))
+        for i, c in enumerate(conds[1:], 1):
+            idx = idx.when(c).then(pl.lit(i, pl.UInt8))
+        idx = pl.when(gate).then(idx.otherwise(None)).otherwise(None)
+        return pl.lit(pl.Series(list(labels), dtype=pl.String)).gather(idx)
 
     def sum_(self, xs):
         xs = list(xs)
@@ -616,6 +632,13 @@ class ClosureOps:
                 if c(e):
                     return v(e)
             return d(e)
+        return f
+
+    def pick(self, gate, conds, labels):
+        g, inner = _fn(gate), self.first(conds, labels, None)
+
+        def f(e):
+            return inner(e) if g(e) else None
         return f
 
     def sum_(self, xs):
