@@ -16,6 +16,10 @@ import operator as _op
 from typing import Any, Callable, Sequence
 
 
+# comparison operators; the same functions build Polars expressions from Exprs
+_CMP = {">=": _op.ge, ">": _op.gt, "<=": _op.le, "<": _op.lt, "==": _op.eq, "!=": _op.ne}
+
+
 class ScalarOps:
     """Eager evaluation on one row (a dict path -> value)."""
 
@@ -47,19 +51,7 @@ class ScalarOps:
     def cmp(self, a, op: str, b):
         if a is None or b is None:
             return None
-        if op == ">=":
-            return a >= b
-        if op == ">":
-            return a > b
-        if op == "<=":
-            return a <= b
-        if op == "<":
-            return a < b
-        if op == "==":
-            return a == b
-        if op == "!=":
-            return a != b
-        raise ValueError(op)
+        return _CMP[op](a, b)
 
     def isin(self, a, values: Sequence[Any]):
         return None if a is None else a in values
@@ -249,19 +241,7 @@ class PolarsOps:
         return a.cast(self.pl.Int128)
 
     def cmp(self, a, op: str, b):
-        if op == ">=":
-            return a >= b
-        if op == ">":
-            return a > b
-        if op == "<=":
-            return a <= b
-        if op == "<":
-            return a < b
-        if op == "==":
-            return a == b
-        if op == "!=":
-            return a != b
-        raise ValueError(op)
+        return _CMP[op](a, b)
 
     def isin(self, a, values):
         pl = self.pl
@@ -506,10 +486,8 @@ class ClosureOps:
     def wide(self, a):
         return a
 
-    _CMP = {">=": _op.ge, ">": _op.gt, "<=": _op.le, "<": _op.lt, "==": _op.eq, "!=": _op.ne}
-
     def cmp(self, a, op: str, b):
-        return self._bin(a, b, self._CMP[op])
+        return self._bin(a, b, _CMP[op])
 
     def isin(self, a, values: Sequence[Any]):
         vals = tuple(values)
@@ -556,7 +534,9 @@ class ClosureOps:
             return min(known) if known else None
         return f
 
-    def and_(self, xs):
+    @staticmethod
+    def _kleene(xs, decisive: bool):
+        """AND (decisive False) or OR (decisive True) in three-valued logic, short-circuiting."""
         fs = [_fn(x) for x in xs]
         if len(fs) == 1:
             return fs[0]
@@ -565,28 +545,18 @@ class ClosureOps:
             unknown = False
             for g in fs:
                 v = g(e)
-                if v is False:
-                    return False
+                if v is decisive:
+                    return decisive
                 if v is None:
                     unknown = True
-            return None if unknown else True
+            return None if unknown else (not decisive)
         return f
+
+    def and_(self, xs):
+        return self._kleene(xs, False)
 
     def or_(self, xs):
-        fs = [_fn(x) for x in xs]
-        if len(fs) == 1:
-            return fs[0]
-
-        def f(e):
-            unknown = False
-            for g in fs:
-                v = g(e)
-                if v is True:
-                    return True
-                if v is None:
-                    unknown = True
-            return None if unknown else False
-        return f
+        return self._kleene(xs, True)
 
     def not_(self, x):
         def f(e):
