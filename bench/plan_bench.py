@@ -1,5 +1,18 @@
-"""Benchmark of the pathway planner: one plan (warm, per shared case) and a pool of N firms.
-Usage: .venv/bin/python bench/plan_bench.py [N=100000] [PLAN_LIMIT=50]"""
+"""Benchmark of the pathway planner: one plan (warm, per shared case and tier) and a pool of N firms.
+
+Usage: .venv/bin/python bench/plan_bench.py [N=100000] [POOL_SECONDS=55] [WORKERS=2] [REPEATS=5]
+
+One plan: every shared case x (srdi_sme, little_giant), with 0 and with 3 alternatives (make_plan's
+default); each plan is run once to warm the caches (compiled packs) and then REPEATS times; the
+per-plan figure is the median of the repeats; median / p95 / max are over the plans.
+Pool: N synthetic firms (srdi.batch.synth, seed 1; generation not timed), as-of 2025-06-01, target
+srdi_sme, horizon 2, plan_pool with plan_limit None (every firm), time_budget POOL_SECONDS for the
+whole call (read, screen, exact plans) and WORKERS processes; the rows are counted by cost_kind.
+The load average is printed before and after: timings on a shared machine are noisy.
+The last line has a stable shape: `RESULT key=value ...`.
+"""
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -14,34 +27,76 @@ from srdi.profile import validate_profile
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 
 
-def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
-    limit = int(sys.argv[2]) if len(sys.argv) > 2 else 50
-    for alts in (0, 3):
-        times = []
-        for f in sorted(CASES.glob("*.yaml")):
-            c = yaml.safe_load(f.read_text(encoding="utf-8"))
-            p = validate_profile(c["profile"])
-            for tier in ("srdi_sme", "little_giant"):
-                make_plan(p, c["as_of"], tier, alternatives=alts)  # warm: compiled packs cached
+def _pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def _load():
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def plans(alts: int, repeats: int):
+    rows = []
+    for f in sorted(CASES.glob("*.yaml")):
+        c = yaml.safe_load(f.read_text(encoding="utf-8"))
+        p = validate_profile(c["profile"])
+        for tier in ("srdi_sme", "little_giant"):
+            out = make_plan(p, c["as_of"], tier, alternatives=alts)  # warm: compiled packs cached
+            ts = []
+            for _ in range(repeats):
                 t = time.perf_counter()
                 make_plan(p, c["as_of"], tier, alternatives=alts)
-                times.append((time.perf_counter() - t, f.stem, tier))
-        times.sort()
-        med = times[len(times) // 2][0]
-        print(f"one plan (warm, {alts} alternatives): median {med * 1000:.0f} ms, min {times[0][0] * 1000:.0f} ms, "
-              f"max {times[-1][0] * 1000:.0f} ms ({times[-1][1]}:{times[-1][2]}) over {len(times)} plans")
+                ts.append(time.perf_counter() - t)
+            pl_ = out["plan"]
+            rows.append((statistics.median(ts), min(ts), f.stem, tier, pl_["feasible"], pl_.get("optimal")))
+    return rows
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    budget = float(sys.argv[2]) if len(sys.argv) > 2 else 55.0
+    workers = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+    repeats = int(sys.argv[4]) if len(sys.argv) > 4 else 5
+    print(f"start: {_load()}, {os.cpu_count()} cores")
+    summary = {}
+    for alts in (0, 3):
+        rows = plans(alts, repeats)
+        print(f"one plan, warm, {alts} alternatives (median of {repeats} runs; min):")
+        for med, mn, case, tier, feas, opt in rows:
+            print(f"  {case:36s} {tier:13s} {med * 1000:7.1f} ms  (min {mn * 1000:6.1f})  "
+                  f"feasible={feas} optimal={opt}")
+        ts = [r[0] for r in rows]
+        worst = max(rows)
+        print(f"  => median {statistics.median(ts) * 1000:.0f} ms, p95 {_pct(ts, 0.95) * 1000:.0f} ms, "
+              f"max {worst[0] * 1000:.0f} ms ({worst[2]}:{worst[3]}) over {len(rows)} plans")
+        summary[alts] = (statistics.median(ts), _pct(ts, 0.95), worst[0])
     from srdi.batch.synth import generate
 
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "pool.parquet"
         generate(n, seed=1).write_parquet(src)
+        print(f"pool: {_load()}")
         t = time.perf_counter()
-        res = plan_pool(str(src), "2025-06-01", "srdi_sme", plan_limit=limit, horizon=2)
+        res = plan_pool(str(src), "2025-06-01", "srdi_sme", plan_limit=None, horizon=2, time_budget=budget,
+                        workers=workers)
         el = time.perf_counter() - t
-    print(f"pool of {n:,} firms (screen + exact plans for the {limit} nearest): {el:.1f} s; "
-          f"passing now {int(res['passes_now'].fill_null(False).sum()):,}, "
-          f"one condition away {int((res['failing_conditions'] == 1).sum()):,}")
+    kinds = dict(zip(*[res["cost_kind"].value_counts().sort("cost_kind")[c].to_list() for c in ("cost_kind", "count")]))
+    now = int(res["passes_now"].fill_null(False).sum())
+    exact = kinds.get("exact", 0) + kinds.get("infeasible", 0)
+    planned = sum(kinds.get(k, 0) for k in ("exact", "infeasible", "bound", "budget", "error")) - now
+    print(f"pool of {n:,} firms, {workers} workers, time budget {budget:.0f} s: {el:.1f} s; "
+          f"passing now {now:,}; exact {exact:,} (passing now {now:,} + planned exact {exact - now:,}, "
+          f"of which infeasible {kinds.get('infeasible', 0):,}); planned {planned:,} "
+          f"(bound {kinds.get('bound', 0):,}, budget {kinds.get('budget', 0):,}, error {kinds.get('error', 0):,}); "
+          f"estimate {kinds.get('estimate', 0):,}; none {kinds.get('none', 0):,}")
+    print(f"end: {_load()}")
+    m0, p0, x0 = summary[0]
+    m3, p3, x3 = summary[3]
+    print(f"RESULT plan_median_ms={m0 * 1000:.0f} plan_p95_ms={p0 * 1000:.0f} plan_max_ms={x0 * 1000:.0f} "
+          f"plan3_median_ms={m3 * 1000:.0f} plan3_p95_ms={p3 * 1000:.0f} plan3_max_ms={x3 * 1000:.0f} "
+          f"pool_n={n} pool_s={el:.1f} pool_exact={exact} pool_planned_exact={exact - now} "
+          f"pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)}")
 
 
 if __name__ == "__main__":

@@ -192,6 +192,7 @@ def make_plan(profile: Any, as_of: Any, target: str, mode: str = "application", 
                  "horizon": int(horizon)}
     optimal = all(r.complete for r in results)
     if not found:
+        planner.full_blocked(results)
         blocks = [{"as_of": r.date.isoformat(), "tier": r.tier,
                    "conditions": [{"id": i, "title": t.get(lang, i)} for i, t in r.blocked]} for r in results]
         out["plan"] = {"target": target, "feasible": False, "as_of": None, "total_cost": None, "changes": [],
@@ -218,7 +219,7 @@ def make_plan(profile: Any, as_of: Any, target: str, mode: str = "application", 
         if a.lever not in used:
             used.append(a.lever)
     for lever in used[:alternatives]:
-        p2 = Planner(planner.row, as_of, target, mode, int(horizon), cm, exclude=frozenset([lever]))
+        p2 = Planner(planner.row, as_of, target, mode, int(horizon), cm, exclude=frozenset([lever]), ev=planner.ev)
         p2.row_budget = ALT_BUDGET
         f2, _ = p2.run()
         if f2:
@@ -257,15 +258,65 @@ def _unblocked_from(planner, results) -> Any:
     """Beyond the horizon: the first 1 January (up to 10 years on) at which no top-level
     condition is blocked on the projected baseline."""
     last = results[-1].date if results else planner.as_of
+    static = _static_blocks(planner, results[-1]) if results else []
     for y in range(last.year + 1, last.year + 11):
         T = dt.date(y, 1, 1)
+        if static and _still_blocked(planner, T, *static):
+            continue
         st = planner.setup(T)
         if st is None:
             continue
         tier, rowT, levers = st
-        if not planner.blocked(tier, T, rowT, levers):
+        if not planner.blocked(tier, T, rowT, levers, any_=True):
             return T.isoformat()
     return None
+
+
+_DATED = ("niche_since", "titles", "awards", "equity_financing", "standards_led", "digital_level", "rd_institution")
+
+
+def _static_blocks(planner, r) -> list:
+    """(tier, [nodes]) of the last date's blocking conditions that read only undated profile
+    facts no lever changes (group links, compliance, product field, ...): with the same node
+    in the pack of a later date, such a condition has the same value there (still blocked)."""
+    from .levers import BOOL_LEVERS, pack_for
+
+    if not r.blocked or r.tier is None:
+        return []
+    failing = {f[0]: f[2] for f in planner.analyse(r.tier, r.date, planner.row_for(r.date.year)[0], planner.mode)[0]}
+    pack = pack_for(r.tier, r.date, planner.mode)
+    nodes = []
+    for i, _ in r.blocked:
+        inputs = failing.get(i)
+        if not inputs or any(x.startswith(("financials.", "quality_score.", "ip.", "maker_china."))
+                             or x in _DATED or x in BOOL_LEVERS for x in inputs):
+            continue
+        n = _top_node(pack, i)
+        if n is not None:
+            nodes.append(n)
+    return [(r.tier, nodes)] if nodes else []
+
+
+def _top_node(pack, cid: str):
+    for kind, nodes in pack.sections():
+        if kind in ("category", "route"):
+            continue
+        for n in nodes:
+            if n.id == cid:
+                return n
+    return None
+
+
+def _still_blocked(planner, T: dt.date, spec) -> bool:
+    from .levers import pack_for
+    from .search import tier_at
+
+    tier0, nodes = spec
+    tier = tier_at(planner.target, T, planner.mode)
+    if tier != tier0:
+        return False
+    pack = pack_for(tier, T, planner.mode)
+    return any(_top_node(pack, n.id) == n for n in nodes)
 
 
 def render_text(plan: dict, lang: str = "zh") -> str:

@@ -1,21 +1,37 @@
 """Pools: rank a population by what stands between each firm and a tier (srdi plan --pool).
 
 Column-wise: the whole file is read with the batch readers (srdi.batch.io) into engine columns and
-screened with `evaluate_table` in one pass per date: the tier's outcome and every top-level
-condition now (as-of) and on the next 1 January with the current fiscal year projected flat.
-Firms are ranked by the number of failing conditions (one step away first); the exact planner
-(make_plan's search) then prices the nearest `plan_limit` firms. Output: CSV or XLSX (with a
-chart of firms by number of failing conditions).
+screened with `evaluate_table` in one pass: the tier's outcome and every top-level condition on the
+as-of date. Firms are ranked by the number of failing conditions (one step away first); the exact
+planner (make_plan's search, per firm) then prices the nearest firms, up to `plan_limit` firms and
+within `time_budget` seconds for the whole call, optionally in `workers` processes. With no
+`plan_limit` (the whole population) the first SEED_PER_GROUP firms of every set of failing
+conditions go first, so that estimates exist for every set, then the others nearest first.
+
+Every row says what its cost is (`cost_kind`):
+  exact        passes now (0), or the planner's search finished: the proven optimum
+  infeasible   the search finished and nothing passes within the horizon (exact; cost empty)
+  bound        the search hit its per-firm budget: the cheapest plan found, an upper bound
+  budget       the search hit its per-firm budget before finding any plan (cost empty)
+  estimate     not planned: the median exact cost of the planned firms that fail the same
+               top-level conditions today (`estimate_n` of them); empty when there are none
+  none         not planned and no estimate
+  error        the firm's row could not be planned (steps holds the message)
+Output: CSV or XLSX (with a chart of firms by number of failing conditions).
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from typing import Any
 
 from .costs import load_costs
 
 
-POOL_PLAN_BUDGET = 800  # engine rows per firm plan in a pool (beyond: best found, marked "(budget)")
+POOL_PLAN_BUDGET = 3_000  # engine rows per firm plan in a pool (beyond: best found, cost_kind "bound")
+POOL_ENUM_BUDGET = 60_000  # A* nodes per date per firm in a pool (as one plan)
+SEED_PER_GROUP = 3  # plan_limit None: firms of each failing-condition set planned first
 
 
 def read_pool(path: str, as_of: dt.date, lang: str = "zh"):
@@ -42,16 +58,68 @@ def _screen(F, d: dt.date, tier: str, mode: str):
     return out, tops
 
 
+def plan_firm(row: dict, as_of: dt.date, target: str, mode: str, horizon: int, cm: dict,
+              row_budget: int = POOL_PLAN_BUDGET, enum_budget: int = POOL_ENUM_BUDGET) -> tuple:
+    """One firm of a pool: (cost in yuan or None, passes_on, steps, cost_kind)."""
+    from .search import Planner
+
+    try:
+        pl_ = Planner(row, as_of, target, mode, horizon, cm)
+        pl_.row_budget = row_budget
+        pl_.enum_budget = enum_budget
+        found, res_ = pl_.run()
+    except Exception as e:  # noqa: BLE001 - one bad row must not stop the pool
+        return None, None, f"error: {e}", "error"
+    complete = all(r.complete for r in res_)
+    if not found:
+        return None, None, None, "infeasible" if complete else "budget"
+    f = min(found, key=lambda x: (x.cost, x.date))
+    step = ", ".join(sorted({a.lever + (f"@{a.year}" if a.year else "") for a in f.actions})) or "-"
+    if not complete:
+        step += " (budget)"
+    return f.cost / 100, f.date.isoformat(), step, "exact" if complete else "bound"
+
+
+def _plan_chunk(args) -> list:
+    rows, as_of, target, mode, horizon, cm, deadline = args
+    out = []
+    for i, row in rows:
+        if deadline is not None and time.time() >= deadline:
+            break
+        out.append((i,) + plan_firm(row, as_of, target, mode, horizon, cm))
+    return out
+
+
+def _warm(as_of, target, mode, horizon, cm):
+    """Worker start: compile the tables of every candidate date (the first plans are slow
+    otherwise)."""
+    from srdi.engine.assess import compile_table
+
+    from .bulk import table_inputs
+    from .search import Planner, tier_at
+
+    pl_ = Planner({}, as_of, target, mode, horizon, cm)
+    for d in pl_.dates:
+        compile_table(d, mode)
+        t = tier_at(target, d, mode)
+        if t is not None:
+            table_inputs(d, mode, (f"{t}#ok",))
+
+
 def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", horizon: int = 2, costs: Any = None,
-              lang: str = "zh", plan_limit: int = 50):
-    """A Polars frame, one row per firm, ranked; see the module doc."""
+              lang: str = "zh", plan_limit: int | None = 50, *, time_budget: float | None = None, workers: int = 1):
+    """A Polars frame, one row per firm, ranked; see the module doc. `plan_limit` None: no limit
+    on the number of exact plans; `time_budget`: seconds for the whole call (read, screen, plans),
+    after which the remaining firms get estimates."""
     import polars as pl
 
     from srdi.engine.measures import path_kind
     from srdi.engine.packs import parse_date
 
-    from .search import Planner, tier_at
+    from .search import tier_at
 
+    t0 = time.time()
+    deadline = None if time_budget is None else t0 + float(time_budget)
     as_of = parse_date(as_of)
     cm = load_costs(costs)
     F = read_pool(path, as_of, lang)
@@ -72,32 +140,89 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
         "uscc": F["uscc"] if "uscc" in F.columns else pl.Series([None] * n, dtype=pl.String),
         "passes_now": ok_now, "failing_conditions": nfail, "failing": which,
     })
-    # exact plans for the nearest firms
+    # exact plans for the nearest firms, within the limits
     order = res.with_row_index("i").filter(pl.col("passes_now").fill_null(False).not_()) \
-        .sort(["failing_conditions", "row"]).head(plan_limit)["i"].to_list()
-    cost = [0.0 if v else None for v in ok_now.to_list()]
-    when = [as_of.isoformat() if v else None for v in ok_now.to_list()]
-    step = [None] * n
+        .sort(["failing_conditions", "row"])
+    if plan_limit is not None:
+        order = order.head(plan_limit)
+    else:  # the whole population: first SEED_PER_GROUP firms of every failing set (so that
+        # every set gets estimates if the time budget ends early), then nearest first
+        order = order.with_columns(pl.int_range(pl.len()).over("failing").alias("_r")) \
+            .sort([pl.col("_r") >= SEED_PER_GROUP, "failing_conditions", "row"])
+    order = order["i"].to_list()
+    passes = ok_now.to_list()
+    cost = [0.0 if v else None for v in passes]
+    when = [as_of.isoformat() if v else None for v in passes]
+    step: list = [None] * n
+    kind = ["exact" if v else "unplanned" for v in passes]
     keep = [c for c in F.columns if _known(c, path_kind)]
-    for i in order:
-        row = {k: v for k, v in F.row(i, named=True).items() if k in keep and v is not None}
+    sub = F.select(keep)
+
+    def rows_of(idx: list[int]) -> list[tuple[int, dict]]:
+        return [(i, {k: v for k, v in r.items() if v is not None})
+                for i, r in zip(idx, sub[idx].to_dicts())]
+
+    workers = max(1, int(workers))
+    results: list = []
+    chunk = 64
+    jobs = [order[k:k + chunk] for k in range(0, len(order), chunk)]
+    if workers == 1 or len(order) < 2 * workers:
+        for job in jobs:
+            if deadline is not None and time.time() >= deadline:
+                break
+            results.extend(_plan_chunk((rows_of(job), as_of, target, mode, horizon, cm, deadline)))
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        # spawn, not fork: Polars' thread pool is live in this process. Chunks nearest first,
+        # a few in flight per worker; no new chunk once the deadline has passed.
+        # one Polars thread per worker: the workers already share the cores, and the frames are
+        # small (set while the workers start: they are spawned on demand)
+        env0 = os.environ.get("POLARS_MAX_THREADS")
+        os.environ["POLARS_MAX_THREADS"] = "1"
         try:
-            pl_ = Planner(row, as_of, target, mode, horizon, cm)
-            pl_.row_budget = POOL_PLAN_BUDGET
-            found, res_ = pl_.run()
-        except Exception as e:  # noqa: BLE001 - one bad row must not stop the pool
-            step[i] = f"error: {e}"
-            continue
-        if found:
-            f = min(found, key=lambda x: (x.cost, x.date))
-            cost[i] = f.cost / 100
-            when[i] = f.date.isoformat()
-            step[i] = ", ".join(sorted({a.lever + (f"@{a.year}" if a.year else "") for a in f.actions})) or "-"
-            if not all(r.complete for r in res_):
-                step[i] += " (budget)"
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_warm,
+                                     initargs=(as_of, target, mode, horizon, cm)) as ex:
+                todo = list(reversed(jobs))
+                running: set = set()
+                while todo or running:
+                    while todo and len(running) < 2 * workers and (deadline is None or time.time() < deadline):
+                        running.add(ex.submit(_plan_chunk, (rows_of(todo.pop()), as_of, target, mode, horizon, cm,
+                                                            deadline)))
+                    if not running:
+                        break
+                    done_, running = wait(running, return_when=FIRST_COMPLETED)
+                    for f in done_:
+                        results.extend(f.result())
+        finally:
+            if env0 is None:
+                os.environ.pop("POLARS_MAX_THREADS", None)
+            else:
+                os.environ["POLARS_MAX_THREADS"] = env0
+    for i, c, w, s_, k in results:
+        cost[i], when[i], step[i], kind[i] = c, w, s_, k
     res = res.with_columns(pl.Series("cost_yuan", cost, dtype=pl.Float64), pl.Series("passes_on", when, dtype=pl.String),
-                           pl.Series("steps", step, dtype=pl.String))
+                           pl.Series("steps", step, dtype=pl.String), pl.Series("cost_kind", kind, dtype=pl.String))
+    res = _estimate(res)
     return res.sort(["cost_yuan", "failing_conditions", "row"], nulls_last=True)
+
+
+def _estimate(res):
+    """Firms without a plan: the median exact cost of the planned firms failing the same
+    conditions today, labelled `estimate` (with how many exact plans it rests on)."""
+    import polars as pl
+
+    ex = res.filter((pl.col("cost_kind") == "exact") & pl.col("passes_now").fill_null(False).not_()) \
+        .group_by("failing").agg(pl.col("cost_yuan").median().alias("_est"), pl.len().alias("_n"))
+    res = res.join(ex, on="failing", how="left")
+    todo = (pl.col("cost_kind") == "unplanned") & pl.col("_est").is_not_null()
+    return res.with_columns(
+        pl.when(todo).then(pl.col("_est")).otherwise(pl.col("cost_yuan")).alias("cost_yuan"),
+        pl.when(todo).then(pl.lit("estimate")).when(pl.col("cost_kind") == "unplanned").then(pl.lit("none"))
+        .otherwise(pl.col("cost_kind")).alias("cost_kind"),
+        pl.when(todo).then(pl.col("_n")).otherwise(None).cast(pl.UInt32).alias("estimate_n"),
+    ).drop("_est", "_n")
 
 
 def _known(c: str, path_kind) -> bool:

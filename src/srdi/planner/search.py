@@ -1,13 +1,19 @@
 """The exact search: for every candidate as-of date, enumerate lever combinations in order of
-cost (k-smallest sums over the levers' sorted levels: a best-first branch and bound), evaluate
-them in batches with the column-wise engine, and stop at the first batch holding a passing
-combination; across dates keep the cheapest (then earliest). Every combination cheaper than the
-answer has been evaluated by the engine and failed, so the answer is the optimum over the
-discretised levels (see docs/planner.md)."""
+cost (an A* over the levers with an admissible bound, dropping what the Gate and the condition /
+score oracles rule out: a best-first branch and bound), evaluate them in batches (the scalar
+engine for tiny batches, else one column-wise call over the dependency closure of the tier's
+outcome, see bulk.py), and stop at the first batch holding a passing combination; across dates
+keep the cheapest (then earliest). Every combination cheaper than the answer has been ruled out
+(Gate, oracle) or evaluated by the engine and failed, so the answer is the optimum over the
+discretised levels (see docs/planner.md). Engine outcomes are cached by evaluation context
+(year, pack, title validity) and effective actions, across the dates of a plan and its
+alternatives."""
 from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
+import math
 from dataclasses import dataclass, field
 
 from srdi.engine.packs import choose_regime
@@ -16,10 +22,33 @@ from .levers import (TITLE_OF_TIER, Action, Thresholds, add_months, apply_action
                      fin, pack_for, prerequisite_types, project_row, state_levers, _title_entry)
 
 ENTRY_TIERS = ("innovative_sme", "tech_innovative_sme")
-BATCHES = (256, 2048, 16384, 65536)
-POP_BUDGET = 60_000  # combinations enumerated per date
+BATCHES = (4, 4096, 16384, 65536)  # the first through the scalar engine, then one table call each
+POP_BUDGET = 60_000  # A* nodes expanded per date
 PLAN_BUDGET = 12_000  # engine rows per plan
+ORACLE_MAX = 512  # level combinations per condition oracle (Planner.oracles)
 BUDGET = 6_000  # combinations per date (beyond it the plan is flagged optimal: false)
+
+
+_TH: dict = {}
+
+
+def pack_thresholds(tier: str, d: dt.date, mode: str) -> Thresholds:
+    """The thresholds of the pack judging `tier` on d (cached; read-only)."""
+    pack = pack_for(tier, d, mode)
+    key = (pack.id, d.year, mode)
+    th = _TH.get(key)
+    if th is None:
+        th = _TH[key] = collect(Thresholds(), pack, d.year, mode)
+    return th
+
+
+def _merge(th: Thresholds, other: Thresholds) -> None:
+    for m, v in other.by.items():
+        th.by.setdefault(m, set()).update(v)
+    th.bools |= other.bools
+    for m, v in other.enums.items():
+        th.enums.setdefault(m, set()).update(v)
+    th.titles |= other.titles
 
 
 def tier_at(tier: str, d: dt.date, mode: str) -> str | None:
@@ -66,34 +95,131 @@ class DateResult:
     complete: bool = True
     levers: list = field(default_factory=list)
     same_as_previous: bool = False
+    all_levers: list | None = None  # the date's levers before `useful` (Planner.full_blocked)
 
 
 def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
-    """One tier of one row with the scalar engine (the blocks compile_all uses, for this tier
-    only): (values by output key, TierPlan)."""
-    from srdi.engine.blocks import Compiler
-    from srdi.engine.measures import Ctx
-    from srdi.engine.ops import ScalarOps
-    from srdi.engine.packs import resolve_pack
+    """One tier of one row with the one-firm engine (closures compiled once per date and mode,
+    no explanation built): (values by output key, TierPlan)."""
+    from srdi.engine.assess import compile_row, run_row
 
-    pid = choose_regime(d, mode).tiers[tier][0]
-    comp = Compiler(ScalarOps(row), Ctx(as_of=d, mode=mode))
-    plan = comp.tier(resolve_pack(pid, d.year, mode), tier)
-    return comp.out, plan
+    c = compile_row(d, mode)
+    plan = next(p for p in c.plans if p.tier == tier)
+    return run_row(c, row), plan
 
 
-SCALAR_MAX = 48  # batches up to this size use the scalar engine (~1.5 ms a row, no frame cost)
+SCALAR_MAX = 24  # batches up to this size use the one-firm engine (~0.5 ms a row; a table call ~20-30 ms)
+
+
+def _list_key(v):
+    """A hashable key for a list-of-struct cell (titles, awards, ...)."""
+    if v is None:
+        return None
+    return tuple(tuple(sorted(d.items())) if isinstance(d, dict) else d for d in v)
+
+
+def rows_frame(rows: list[dict], schema: dict):
+    """A Polars frame of engine rows, built column by column without per-cell type inference:
+    a column whose cells are all the very same object (untouched by any action: apply_actions
+    copies references) is one value repeated; list-of-struct columns are built from their
+    distinct values and gathered; scalar columns go through Polars' typed constructors."""
+    import polars as pl
+
+    n = len(rows)
+    cols = []
+    for k, dtp in schema.items():
+        vals = [r.get(k) for r in rows]
+        v0 = vals[0]
+        if all(v is v0 for v in vals):
+            cols.append(pl.Series(k, [v0], dtype=dtp).new_from_index(0, n))
+        elif isinstance(dtp, pl.List):
+            uniq: dict = {}
+            objs = []
+            idx = []
+            for v in vals:
+                key = _list_key(v)
+                j = uniq.get(key)
+                if j is None:
+                    j = uniq[key] = len(objs)
+                    objs.append(v)
+                idx.append(j)
+            cols.append(pl.Series(k, objs, dtype=dtp).gather(idx))
+        else:
+            cols.append(pl.Series(k, vals, dtype=dtp))
+    return pl.DataFrame(cols)
 
 
 class Evaluator:
     """Engine calls on rows built from actions: the scalar engine for small batches, the
-    column-wise engine (`evaluate_table`) for large ones. Returns {output key: [values]}."""
+    column-wise engine (`evaluate_table`) for large ones. Returns {output key: [values]}.
+
+    `cache` keeps the tier outcome of every (date context, effective action set) evaluated: the
+    engine reads the as-of date only through its year, the pack in force and the validity of
+    titles on that date (srdi.engine.measures), so the same effective actions give the same
+    outcome on another date with the same context (see Planner.context). One Evaluator serves a
+    plan and its alternatives (the same profile and cost model)."""
 
     def __init__(self, mode: str):
         self.mode = mode
         self.calls = 0
         self.rows = 0
+        self.hits = 0
+        self.cache: dict = {}
+        self.vcache: dict = {}  # (context, action key, output key) -> value (Planner.oracles)
+        self.scalars: dict = {}
         self._schema: dict = {}
+        self._effects: dict = {}
+
+    def values(self, base: dict, combos: list[tuple], d: dt.date, tier: str, mode: str, keys: list[str],
+               params: dict) -> dict:
+        """{output key: [value per combination]} for entries of `tier` (exact output keys)."""
+        self.calls += 1
+        self.rows += len(combos)
+        if len(combos) <= SCALAR_MAX:
+            vals = [scalar_tier(apply_actions(base, acts, d, params), d, mode, tier)[0] for acts in combos]
+            return {k: [v.get(k) for v in vals] for k in keys}
+        from srdi.engine.assess import compile_table
+        from srdi.engine.frame import column_dtype
+
+        from .bulk import candidate_frame, table_inputs, table_ok
+
+        c = compile_table(d, mode)
+        sch = {k: column_dtype(k, c.ctx.local_kinds) for k in table_inputs(d, mode, tuple(keys))}
+        df = candidate_frame(base, combos, d, params, sch, self._eff(base, d, params))
+        out = table_ok(df, d, mode, tuple(keys), conformed=True)
+        return {k: out[k].to_list() if k in out.columns else [None] * len(combos) for k in keys}
+
+    def _eff(self, base: dict, d: dt.date, params: dict):
+        from .bulk import Effects
+
+        eff = self._effects.get((id(base), d))
+        if eff is None or eff.base is not base:
+            eff = self._effects[(id(base), d)] = Effects(base, d, params)
+        return eff
+
+    def combos_ok(self, base: dict, combos: list[tuple], d: dt.date, tier: str, mode: str, params: dict) -> list:
+        """`tier#ok` of `base` with each combination of actions applied, judged on d."""
+        self.calls += 1
+        self.rows += len(combos)
+        if len(combos) <= SCALAR_MAX:
+            return [scalar_tier(apply_actions(base, acts, d, params), d, mode, tier)[0].get(f"{tier}#ok")
+                    for acts in combos]
+        from srdi.engine.assess import compile_table
+        from srdi.engine.frame import column_dtype
+
+        from .bulk import Effects, candidate_frame, table_inputs, table_ok
+
+        keys = (f"{tier}#ok",)
+        c = compile_table(d, mode)
+        sk = (d, mode, keys)
+        sch = self._schema.get(sk)
+        if sch is None:
+            sch = self._schema[sk] = {k: column_dtype(k, c.ctx.local_kinds) for k in table_inputs(d, mode, keys)}
+        eff = self._effects.get((id(base), d))
+        if eff is None or eff.base is not base:
+            eff = self._effects[(id(base), d)] = Effects(base, d, params)
+        df = candidate_frame(base, combos, d, params, sch, eff)
+        return table_ok(df, d, mode, keys, conformed=True)[f"{tier}#ok"].to_list()
 
     def ok(self, rows: list[dict], d: dt.date, tier: str, mode: str | None = None, extra_keys=()) -> dict:
         mode = mode or self.mode
@@ -103,17 +229,15 @@ class Evaluator:
         if len(rows) <= SCALAR_MAX:
             vals = [scalar_tier(r, d, mode, tier)[0] for r in rows]
             return {k: [v.get(k) for v in vals] for k in keys}
-        import polars as pl
-
         from srdi.engine.assess import compile_table, evaluate_table
         from srdi.engine.frame import column_dtype
 
         c = compile_table(d, mode)
-        cols = tuple(dict.fromkeys(k for r in rows[:1] + rows[-1:] for k in r))
+        cols = tuple(sorted(set().union(*rows)))
         sch = self._schema.get(cols)
         if sch is None:
             sch = self._schema[cols] = {k: column_dtype(k, c.ctx.local_kinds) for k in cols}
-        df = pl.DataFrame({k: [r.get(k) for r in rows] for k in cols}, schema=sch)
+        df = rows_frame(rows, sch)
         out = evaluate_table(df, d, mode, keys=keys)
         return {k: out[k].to_list() if k in out.columns else [None] * len(rows) for k in keys}
 
@@ -132,6 +256,8 @@ class Gate:
     cats: list = field(default_factory=list)  # category minimums x 10^4 (or None)
     route_true: bool = False
     route_inputs: list = field(default_factory=list)
+    keys: list = field(default_factory=list)  # output key of each indicator in `inds`
+    route_keys: list = field(default_factory=list)  # output key of each route in `route_inputs`
 
     def allows(self, tch: set) -> bool:
         for inp in self.conds:
@@ -246,9 +372,227 @@ def enumerate_by_cost(levers: list[list[Action]]):
                 heapq.heappush(heap, (c - costs[j][k] + costs[j][k + 1], nidx, j))
 
 
+INF = float("inf")
+
+
+class ScoreOracle:
+    """A scored tier passes by its score only if the sum of the indicators' lower points reaches
+    the pass line and each category minimum (blocks.Compiler.tier: score_ok needs score_lo >= line).
+    An indicator reads only its inputs, so its lower points under a combination are those of the
+    combination restricted to the levers touching its inputs: exact from the table where one was
+    evaluated (Planner.oracles), else at most its maximum when touched and its baseline value when
+    not. A direct route met (exact from its table) or touched (no table) lets the combination
+    through. Called with (level indices, touched fields); `pos` maps lever index -> position in
+    the index tuple (a reordered enumeration)."""
+
+    def __init__(self, gate: Gate, tabs: dict, F: list, routes: dict | None = None, pos: dict | None = None):
+        import operator
+
+        self.args = (gate, tabs, F, routes)
+        n = len(F)
+        pos = pos or {j: j for j in range(n)}
+        self.gate = gate
+        self.cats = gate.cats
+        self.const_tot, self.const_per = 0, [0] * len(gate.cats)
+        self.exact, self.fallback = [], []
+        for q, (inp, lo, mx, ci) in enumerate(gate.inds):
+            t = tabs.get(q)
+            L = tuple(j for j in range(n) if F[j] & inp)
+            if t is not None:
+                get = operator.itemgetter(*[pos[j] for j in t[0]])
+                tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
+                self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), max(tab.values())))
+            elif not L:
+                self.const_tot += lo
+                if ci is not None:
+                    self.const_per[ci] += lo
+            else:
+                self.fallback.append((inp, lo, mx, ci))
+        self.route_tabs, self.route_fb = [], []
+        for r, inp in enumerate(gate.route_inputs):
+            t = (routes or {}).get(r)
+            if t is None:
+                self.route_fb.append(inp)
+            else:
+                get = operator.itemgetter(*[pos[j] for j in t[0]])
+                tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
+                self.route_tabs.append((get, tab, max(pos[j] for j in t[0]), any(tab.values())))
+
+    def partial(self, idx: tuple, tch: frozenset) -> bool:
+        """Whether some completion of a node (levels fixed at the first len(idx) positions; `tch`
+        the fields touched by the fixed levels and every remaining lever) can pass: tables whose
+        levers are all fixed give their value, the others their best value."""
+        if self.gate.route_true:
+            return True
+        j = len(idx)
+        for inp in self.route_fb:
+            if inp & tch:
+                return True
+        for get, tab, last, anytrue in self.route_tabs:
+            if (tab[get(idx)] if last < j else anytrue):
+                return True
+        tot = self.const_tot
+        per = list(self.const_per)
+        for get, tab, ci, last, best in self.exact:
+            v = tab[get(idx)] if last < j else best
+            tot += v
+            if ci is not None:
+                per[ci] += v
+        for inp, lo, mx, ci in self.fallback:
+            v = mx if inp & tch else lo
+            tot += v
+            if ci is not None:
+                per[ci] += v
+        if tot < self.gate.line:
+            return False
+        return all(m is None or per[i] >= m for i, m in enumerate(self.cats))
+
+    def remap(self, pos: dict) -> "ScoreOracle":
+        return ScoreOracle(*self.args, pos=pos)
+
+    def __call__(self, idx: tuple, tch: frozenset) -> bool:
+        if self.gate.route_true:
+            return True
+        for inp in self.route_fb:
+            if inp & tch:
+                return True
+        for get, tab, _, _ in self.route_tabs:
+            if tab[get(idx)]:
+                return True
+        tot = self.const_tot
+        per = list(self.const_per)
+        for get, tab, ci, _, _ in self.exact:
+            v = tab[get(idx)]
+            tot += v
+            if ci is not None:
+                per[ci] += v
+        for inp, lo, mx, ci in self.fallback:
+            v = mx if inp & tch else lo
+            tot += v
+            if ci is not None:
+                per[ci] += v
+        if tot < self.gate.line:
+            return False
+        return all(m is None or per[i] >= m for i, m in enumerate(self.cats))
+
+
+def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list, seen: set,
+                  c_last: int):
+    """enumerate_gated over the levers reordered (the oracles' levers first, smallest tables
+    first) with the oracles, yielding level indices in the original order; combinations
+    cheaper than c_last or in `seen` were already yielded and are skipped."""
+    n = len(levers)
+    perm: list[int] = []
+    for L, tab in sorted((o for o in oracles if o[0] is not None), key=lambda o: len(o[1])):
+        perm.extend(j for j in L if j not in perm)
+    perm.extend(j for j in range(n) if j not in perm)
+    pos = {j: i for i, j in enumerate(perm)}
+    orc2 = []
+    for L, tab in oracles:
+        if L is None:  # the score oracle, reading the reordered level indices
+            orc2.append((None, tab.remap(pos)))
+            continue
+        L2 = tuple(sorted(pos[j] for j in L))
+        at = [L.index(perm[q]) for q in L2]
+        orc2.append((L2, {tuple(key[a] for a in at): v for key, v in tab.items()}))
+    for g, idx2, _ in enumerate_gated([levers[j] for j in perm], T, gate, work, orc2):
+        if g < c_last:
+            continue
+        idx = [0] * n
+        for i, k in enumerate(idx2):
+            idx[perm[i]] = k
+        idx = tuple(idx)
+        if idx in seen:
+            continue
+        yield g, idx, tuple(levers[i][k - 1] for i, k in enumerate(idx) if k)
+
+
+def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list | None = None):
+    """Yield (cost, level indices, actions) for every combination of the levers' levels whose
+    touched fields the Gate allows, in non-decreasing cost: A* over the levers in order, where a
+    node fixes the level (0 = unused) of the first j levers. A node is dropped when the Gate fails
+    even with every remaining lever touched (the Gate is monotone in the touched fields); its
+    priority is its cost plus an admissible, consistent bound: the largest, over the failing
+    conditions no fixed lever touches, of the cheapest level of a remaining lever touching it.
+    work[0] counts the nodes expanded (the enumeration budget).
+
+    `oracles` (may be filled while enumerating): [(lever indices L, {levels of L: ok})], the exact
+    outcome of one failing top-level condition for every combination of the levers touching its
+    inputs (Planner.oracles). A tier passes only if each top-level condition is true, and a
+    condition reads only its inputs, so a node whose levels of L make it not true is dropped
+    once the last lever of L is fixed."""
+    oracles = [] if oracles is None else oracles
+    n = len(levers)
+    F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
+    suffix = [frozenset()] * (n + 1)
+    for j in range(n - 1, -1, -1):
+        suffix[j] = F[j] | suffix[j + 1]
+    conds = list(gate.conds)
+    cheap = [min(a.cost for a in o) for o in levers]
+    mins = [[min((cheap[k] for k in range(j, n) if F[k] & c), default=INF) for j in range(n + 1)] for c in conds]
+
+    bmemo: dict = {}
+    amemo: dict = {}
+
+    def bound(j: int, tch: frozenset) -> float:
+        h = bmemo.get((j, tch))
+        if h is None:
+            h = 0
+            for ci, c in enumerate(conds):
+                if not c & tch:
+                    m = mins[ci][j]
+                    if m > h:
+                        h = m
+            bmemo[(j, tch)] = h
+        return h
+
+    def allows(tch: frozenset) -> bool:
+        v = amemo.get(tch)
+        if v is None:
+            v = amemo[tch] = gate.allows(tch)
+        return v
+    heap = []
+    h0 = bound(0, frozenset())
+    if h0 < INF and allows(suffix[0]):
+        heap.append((h0, 0, (), frozenset()))
+    while heap:
+        f, g, idx, tch = heapq.heappop(heap)
+        work[0] += 1
+        j = len(idx)
+        if j == n:
+            if oracles and not all(tab(idx, tch) if L is None else tab.get(tuple(idx[i] for i in L)) is True
+                                   for L, tab in oracles):
+                continue
+            yield g, idx, tuple(levers[i][k - 1] for i, k in enumerate(idx) if k)
+            continue
+        rest = suffix[j + 1]
+        closing = [(L, tab) for L, tab in oracles if L is not None and L[-1] == j]
+        scores = [tab for L, tab in oracles if L is None]
+        # level 0: lever j unused
+        if allows(tch | rest):
+            h = bound(j + 1, tch)
+            idx2 = idx + (0,)
+            if h < INF and all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing) \
+                    and all(sc.partial(idx2, tch | rest) for sc in scores):
+                heapq.heappush(heap, (g + h, g, idx2, tch))
+        t2 = tch | F[j]
+        if allows(t2 | rest):
+            h = bound(j + 1, t2)
+            if h < INF:
+                t2r = t2 | rest
+                for k, a in enumerate(levers[j], 1):
+                    idx2 = idx + (k,)
+                    if closing and not all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing):
+                        continue
+                    if scores and not all(sc.partial(idx2, t2r) for sc in scores):
+                        continue
+                    g2 = g + a.cost
+                    heapq.heappush(heap, (g2 + h, g2, idx2, t2))
+
+
 class Planner:
     def __init__(self, row: dict, as_of: dt.date, target: str, mode: str, horizon: int, costs: dict,
-                 exclude: frozenset = frozenset()):
+                 exclude: frozenset = frozenset(), ev: Evaluator | None = None):
         self.exclude = exclude  # lever ids not to use (alternatives)
         self.row = row
         self.as_of = as_of
@@ -257,18 +601,36 @@ class Planner:
         self.costs = costs
         self.end = add_months(as_of, 12 * int(horizon))
         self.dates = candidate_dates(as_of, self.end, costs)
-        self.ev = Evaluator(mode)
+        self.ev = Evaluator(mode) if ev is None else ev
+        self.rows_start = self.ev.rows
         self._rows: dict[int, tuple[dict, list[int]]] = {}
+        self._row_year: dict[int, int] = {}
         self._base: dict = {}
+        self._base_fast: dict = {}  # (tier, date, id(row), mode) -> analyse result (rows live in _rows)
+        self._th: dict = {}  # merged thresholds by the packs they come from
+        self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
         self.row_budget = PLAN_BUDGET
+        self.enum_budget = POP_BUDGET
+        self.use_oracles = True
+        self.date_budget = BUDGET
 
     def row_for(self, year: int) -> tuple[dict, list[int]]:
         """The profile row with fiscal years as_of.year .. year-1 projected where missing."""
         if year not in self._rows:
             self._rows[year] = project_row(self.row, self.as_of.year, year - 1,
                                            float(self.costs["projection"]["growth"]))
+            self._row_year[id(self._rows[year][0])] = year
         return self._rows[year]
+
+    def scalar(self, rowT: dict, acts, at: dt.date, tier: str, mode: str):
+        """scalar_tier of rowT with `acts` applied on `at`, cached by evaluation context."""
+        key = (self.context(rowT, self._row_year[id(rowT)], at, tier, mode), action_key(acts, at))
+        r = self.ev.scalars.get(key)
+        if r is None:
+            row = apply_actions(rowT, acts, at, self.costs["levers"]) if acts else rowT
+            r = self.ev.scalars[key] = scalar_tier(row, at, mode, tier)
+        return r
 
     def setup(self, T: dt.date):
         tier = tier_at(self.target, T, self.mode)
@@ -276,16 +638,22 @@ class Planner:
             return None
         rowT, _ = self.row_for(T.year)
         opts = chain_options(tier, T, self.as_of, self.dates, self.costs) if self.mode == "application" else [()]
-        th = Thresholds()
-        collect(th, pack_for(tier, T, self.mode), T.year, self.mode)
-        check_dates = [T]
-        for ch in opts:
-            for t0, T0, _ in ch:
-                collect(th, pack_for(t0, T0, "application"), T0.year, "application")
-                check_dates.append(T0)
+        parts = [(tier, T, self.mode)] + [(t0, T0, "application") for ch in opts for t0, T0, _ in ch]
+        tkey = frozenset((pack_for(t, d, m).id, d.year, m) for t, d, m in parts)
+        th = self._th.get(tkey)
+        if th is None:
+            th = self._th[tkey] = Thresholds()
+            for t, d, m in parts:
+                _merge(th, pack_thresholds(t, d, m))
+        check_dates = [T] + [T0 for ch in opts for _, T0, _ in ch]
         back = 3 if (th.get("main_growth_avg_2y") or th.get("revenue_cagr_2y")) else 2
         years = sorted({y for d in check_dates for y in range(max(self.as_of.year, d.year - back), d.year)})
-        levers = financial_levers(rowT, years, th, self.costs) + state_levers(rowT, self.as_of, T, th, self.costs)
+        # the financial levels depend on the row (its projection year), the thresholds and the years
+        fkey = (T.year, tkey, tuple(years))
+        fin_lv = self._fin.get(fkey)
+        if fin_lv is None:
+            fin_lv = self._fin[fkey] = financial_levers(rowT, years, th, self.costs)
+        levers = list(fin_lv) + state_levers(rowT, self.as_of, T, th, self.costs)
         tl = title_levers(opts, self.costs)
         if tl:
             levers.append(tl)
@@ -296,10 +664,15 @@ class Planner:
         """Baseline at date d with the scalar engine: failing top-level conditions
         [(id, title, inputs, value)], the Gate, and the inputs a useful lever must touch
         (None: keep every lever)."""
-        key = (tier, d, mode)
+        fast = (tier, d, id(rowT), mode)
+        r = self._base_fast.get(fast)
+        if r is not None:
+            return r
+        key = self.context(rowT, self._row_year[id(rowT)], d, tier, mode)
         if key in self._base:
+            self._base_fast[fast] = self._base[key]
             return self._base[key]
-        vals, plan = scalar_tier(rowT, d, mode, tier)
+        vals, plan = self.scalar(rowT, (), d, tier, mode)
 
         def inputs(k: str) -> set:
             out: set = set()
@@ -330,6 +703,7 @@ class Planner:
                     ci = next((i for i, k in enumerate(ckeys) if e.key.startswith(k + ".")), None)
                     inp = inputs(e.key)
                     gate.inds.append((inp, lo, mx, ci))
+                    gate.keys.append(e.key)
                     if lo < mx:
                         need |= inp
                 elif e.kind == "route" and e.depth == 0:
@@ -338,8 +712,9 @@ class Planner:
                     else:
                         inp = inputs(e.key)
                         gate.route_inputs.append(inp)
+                        gate.route_keys.append(e.key)
                         need |= inp
-        self._base[key] = (failing, gate, need)
+        self._base[key] = self._base_fast[fast] = (failing, gate, need)
         return self._base[key]
 
     def signature(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]]) -> tuple:
@@ -354,26 +729,35 @@ class Planner:
                                bool(t.get("valid_until") is None or T <= t["valid_until"])) for t in rowT.get("titles") or []))
         return (tier, pack.id if pack else None, T.year, opts, titles)
 
-    def blocked(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]]) -> list:
+    def blocked(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], any_: bool = False) -> list:
         """Top-level conditions that cannot pass at T: false on the baseline with no lever touching
         their inputs; or undetermined because an input is missing that no lever supplies, and
-        still not met with every lever at its highest level."""
+        still not met with every lever at its highest level. `any_`: only whether some condition
+        is blocked (the list may then be incomplete, never wrongly empty)."""
         failing, _, _ = self.analyse(tier, T, rowT, self.mode)
         tch = touched(levers)
         miss = {"zh": " (缺少数据)", "en": " (missing data)"}
         out = [(i, t if v is False else {k: x + miss.get(k, "") for k, x in t.items()})
                for i, t, inputs, v in failing if not inputs & tch]
+        if out and any_:
+            return out
         lists = ("titles", "awards", "equity_financing", "standards_led")
         und = [(i, t, inputs) for i, t, inputs, v in failing if v is None and inputs & tch
                and any(x not in lists and rowT.get(x) is None for x in inputs)]
         if und:
             top = apply_actions(rowT, [o[-1] for o in levers], T, self.costs["levers"])
-            vals = scalar_tier(top, T, self.mode, tier)[0]
+            vals = self.scalar(rowT, [o[-1] for o in levers], T, tier, self.mode)[0]
             for i, t, inputs in und:
                 never = {x for x in inputs if x not in lists and rowT.get(x) is None and top.get(x) is None}
                 if never and vals.get(f"{tier}/{i}#ok") is not True:
                     out.append((i, {k: v + (" (缺少数据)" if k == "zh" else " (missing data)") for k, v in t.items()}))
         return out
+
+    def full_blocked(self, results: list) -> None:
+        """Complete the blocked lists of the dates (run() only checks whether a date is blocked)."""
+        for r in results:
+            if r.blocked and r.all_levers is not None:
+                r.blocked = self.blocked(r.tier, r.date, self.row_for(r.date.year)[0], r.all_levers)
 
     def useful(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]]) -> list[list[Action]]:
         """Drop levers that touch no input the target (or a chain tier) still needs: they
@@ -406,7 +790,9 @@ class Planner:
             tier, rowT, levers = st
             dr = DateResult(T, tier)
             results.append(dr)
-            dr.blocked = self.blocked(tier, T, rowT, levers)
+            dr.all_levers = levers
+            # whether the date is blocked; the full list (for the report) only if no plan is found
+            dr.blocked = self.blocked(tier, T, rowT, levers, any_=True)
             if dr.blocked:
                 continue
             levers = self.useful(tier, T, rowT, levers)
@@ -421,26 +807,50 @@ class Planner:
 
     def search(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], dr: DateResult,
                found: list, best: int | None) -> int | None:
-        """Best-first over the levers at date T; appends passing combinations to `found`."""
-        gen = enumerate_by_cost(levers)
+        """Best-first over the levers at date T; appends passing combinations to `found`.
+
+        Combinations come from `enumerate_gated` (only those the Gate allows, in non-decreasing
+        cost); a batch is extended to the end of its cost tie and ordered by (cost, level
+        indices), the order of `enumerate_by_cost`, so ties resolve as in a plain enumeration."""
+        _, gate, _ = self.analyse(tier, T, rowT, self.mode)
+        work = [0]
+        oracles: list = []
+        gen = enumerate_gated(levers, T, gate, work, oracles)
         rows0 = self.ev.rows
         bi = 0
+        if self.use_oracles and gate.scored and not gate.route_true:
+            # a scored tier: the score oracle prunes most combinations, use it from the start
+            # (and skip the small first batch)
+            orc = self.oracles(tier, T, rowT, levers)
+            if orc:
+                gen = _with_oracles(levers, T, gate, work, orc, set(), 0)
+                bi = 1
         done = False
+        pending = None
         while not done:
             size = BATCHES[min(bi, len(BATCHES) - 1)]
             bi += 1
             batch = []
-            for c, acts in gen:
+            if pending is not None:
+                batch.append(pending)
+                pending = None
+            for c, idx, acts in gen:
                 if best is not None and c >= best:
                     done = True
                     break
-                batch.append((c, acts))
-                if len(batch) >= size:
+                if len(batch) >= size and c != batch[-1][0]:
+                    pending = (c, idx, acts)
+                    break
+                batch.append((c, idx, acts))
+                if work[0] >= self.enum_budget and len(batch) >= size:
                     break
             else:
                 done = True
             if not batch:
                 break
+            batch.sort(key=lambda x: (x[0], x[1]))
+            seen = {idx for _, idx, _ in batch}
+            batch = [(c, acts) for c, _, acts in batch]
             dr.evaluated += len(batch)
             ok = self.check(tier, T, rowT, batch)
             hit = False
@@ -452,14 +862,81 @@ class Planner:
                     hit = True
             if hit:
                 done = True
-            if (dr.evaluated >= POP_BUDGET or self.ev.rows - rows0 >= BUDGET
-                    or self.ev.rows >= self.row_budget) and not done:
+            elif bi == 1 and not done and self.use_oracles and len(self.analyse(tier, T, rowT, self.mode)[0]) >= 2 \
+                    and not (gate.scored and not gate.route_true):
+                # several failing conditions: restart the enumeration with condition oracles,
+                # their levers first (combinations already evaluated are skipped)
+                orc = self.oracles(tier, T, rowT, levers)
+                if orc:
+                    gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0])
+                    pending = None
+            if (work[0] >= self.enum_budget or self.ev.rows - rows0 >= self.date_budget
+                    or self.ev.rows - self.rows_start >= self.row_budget) and not done:
                 dr.complete = False
                 done = True
         return best
 
+    def oracles(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]]) -> list:
+        """For each failing top-level condition whose touching levers have at most ORACLE_MAX
+        level combinations: (lever indices, {levels: condition ok}) from one bulk evaluation."""
+        failing, _, _ = self.analyse(tier, T, rowT, self.mode)
+        n = len(levers)
+        F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
+        specs = []
+        for cid, _, inputs, _ in failing:
+            L = tuple(j for j in range(n) if F[j] & inputs)
+            if not L or math.prod(len(levers[j]) + 1 for j in L) > ORACLE_MAX:
+                continue
+            specs.append((f"{tier}/{cid}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+        _, gate, _ = self.analyse(tier, T, rowT, self.mode)
+        sspecs = []  # scored tier: per indicator, its lower points for each level combination
+        if gate.scored and not gate.route_true:
+            for q, (inp, lo, mx, ci) in enumerate(gate.inds):
+                L = tuple(j for j in range(n) if F[j] & inp)
+                if L and math.prod(len(levers[j]) + 1 for j in L) <= ORACLE_MAX:
+                    sspecs.append((q, f"{gate.keys[q]}#lo", L,
+                                   list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+        rspecs = []  # and its direct routes (a route met passes the tier without the score)
+        if sspecs:
+            for r, inp in enumerate(gate.route_inputs):
+                L = tuple(j for j in range(n) if F[j] & inp)
+                if L and math.prod(len(levers[j]) + 1 for j in L) <= ORACLE_MAX:
+                    rspecs.append((r, f"{gate.route_keys[r]}#ok", L,
+                                   list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+        if not specs and not sspecs:
+            return []
+        combos: dict = {}
+        need: dict = {}  # output key -> the combinations it is needed for
+        aks: dict = {}  # (levers, levels) -> action key
+        for o, L, keys in [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]:
+            nd = need.setdefault(o, set())
+            for key in keys:
+                ak = aks.get((L, key))
+                if ak is None:
+                    acts = tuple(levers[j][k - 1] for j, k in zip(L, key) if k)
+                    ak = aks[(L, key)] = action_key(acts, T)
+                    combos.setdefault(ak, acts)
+                nd.add(ak)
+        # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
+        ctx = self.context(rowT, T.year, T, tier, self.mode)
+        vc = self.ev.vcache
+        mk = [o for o in need if any((ctx, ak, o) not in vc for ak in need[o])]
+        if mk:
+            miss = [ak for ak in combos if any(ak in need[o] and (ctx, ak, o) not in vc for o in mk)]
+            got = self.ev.values(rowT, [combos[ak] for ak in miss], T, tier, self.mode, mk, self.costs["levers"])
+            for i, ak in enumerate(miss):
+                for o in mk:
+                    vc[(ctx, ak, o)] = got[o][i]
+        out = []
+        if sspecs:
+            tabs = {q: (L, {key: vc[(ctx, aks[(L, key)], o)] or 0 for key in keys}) for q, o, L, keys in sspecs}
+            routes = {r: (L, {key: vc[(ctx, aks[(L, key)], o)] is True for key in keys}) for r, o, L, keys in rspecs}
+            out.append((None, ScoreOracle(gate, tabs, F, routes)))
+        for o, L, keys in specs:
+            out.append((L, {key: vc[(ctx, aks[(L, key)], o)] is True for key in keys}))
+        return out
+
     def check(self, tier: str, T: dt.date, rowT: dict, batch: list) -> list[bool]:
-        p = self.costs["levers"]
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
         good = [False] * len(batch)
         idx = []
@@ -476,8 +953,7 @@ class Planner:
             if ok0:
                 idx.append(i)
         if idx:
-            rows = [apply_actions(rowT, batch[i][1], T, p) for i in idx]
-            res = self.ev.ok(rows, T, tier)[f"{tier}#ok"]
+            res = self.outcomes(rowT, T.year, [batch[i][1] for i in idx], T, tier, self.mode)
             for i, r in zip(idx, res):
                 good[i] = r is True
         self.gated += len(batch) - len(idx)
@@ -492,9 +968,54 @@ class Planner:
             idx = [i for i in idx if good[i]]
             if not idx:
                 continue
-            rws = [apply_actions(rowT, batch[i][1], T0, p) for i in idx]
-            r0 = self.ev.ok(rws, T0, t0, mode="application")[f"{t0}#ok"]
+            r0 = self.outcomes(rowT, T.year, [batch[i][1] for i in idx], T0, t0, "application")
             for i, v in zip(idx, r0):
                 if v is not True:
                     good[i] = False
         return good
+
+    def outcomes(self, rowT: dict, row_year: int, combos: list[tuple], at: dt.date, tier: str, mode: str) -> list:
+        """`tier#ok` of rowT with each combo applied, judged on `at` (cached, see Evaluator)."""
+        ctx = self.context(rowT, row_year, at, tier, mode)
+        cache = self.ev.cache
+        keys = [(ctx, action_key(acts, at)) for acts in combos]
+        out = [cache.get(k, MISSING) for k in keys]
+        miss = [i for i, v in enumerate(out) if v is MISSING]
+        self.ev.hits += len(combos) - len(miss)
+        if miss:
+            res = self.ev.combos_ok(rowT, [combos[i] for i in miss], at, tier, mode, self.costs["levers"])
+            for i, v in zip(miss, res):
+                out[i] = cache[keys[i]] = v
+        return out
+
+    def context(self, rowT: dict, row_year: int, at: dt.date, tier: str, mode: str) -> tuple:
+        """What an evaluation on `at` depends on besides the effective actions: the tier, mode,
+        pack, the date's year, the base row (by its projection year) and the validity on `at`
+        of the titles it holds."""
+        pid = choose_regime(at, mode).tiers[tier][0]
+        return (tier, mode, pid, at.year, row_year, _titles_key(rowT.get("titles"), at))
+
+
+MISSING = object()
+
+
+def _titles_key(titles, at: dt.date) -> tuple:
+    out = []
+    for t in titles or []:
+        vf, vu = t.get("valid_from"), t.get("valid_until")
+        out.append((t.get("type"), None if vf is None else vf <= at, None if vu is None else at <= vu))
+    return tuple(sorted(out, key=repr))
+
+
+def action_key(acts, at: dt.date) -> frozenset:
+    """The effective actions of a combination on `at`, as the engine sees them (titles by their
+    validity on `at`)."""
+    out = []
+    for a in acts:
+        if a.eff is not None and a.eff > at:
+            continue
+        if a.lever in ("title", "high_tech_enterprise"):
+            out.append((a.lever, _titles_key(a.amount, at)))
+        else:
+            out.append((a.lever, a.year, a.amount))
+    return frozenset(out)

@@ -1,0 +1,152 @@
+"""Bulk evaluation for the planner: many candidate rows (lever combinations of one firm, or of
+many firms) evaluated with the column-wise engine in one call.
+
+Two pieces, both exact (tests/test_plan_bulk.py compares them with the one-row paths):
+
+- `candidate_frame(base, combos, at, params, schema)`: the Polars frame of `apply_actions(base,
+  combo, at, params)` for every combo, built column-wise from each action's effect (actions are
+  additive, see levers.py) instead of one dict per row: untouched columns are one repeated value.
+- `table_ok(df, at, mode, keys)`: `evaluate_table(df, at, mode, keys)` restricted to the outputs the
+  keys depend on (their dependency closure in the compiled pack expressions), evaluated eagerly:
+  the same expressions, a fraction of the per-call planning cost of the full table. Engine API
+  wanted instead (see the report/docs): `evaluate_table(..., keys=...)` pruning to the closure
+  itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any, Iterable
+
+from .levers import Action, apply_actions
+
+_ADD, _SET, _APPEND = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=256)
+def _closure(as_of: dt.date, mode: str, keys: tuple) -> tuple:
+    """(stages of output keys, input columns, wanted keys) that `keys` need, for (as_of, mode)."""
+    from srdi.engine.assess import _stages, compile_table
+
+    c = compile_table(as_of, mode)
+    need: set = set()
+    todo = [k for k in c.values if any(k.endswith(s) for s in keys)]
+    wanted = tuple(todo)
+    while todo:
+        k = todo.pop()
+        if k in need:
+            continue
+        need.add(k)
+        todo.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
+    stages = tuple(tuple(k for k in s if k in need) for s in _stages(as_of, mode))
+    stages = tuple(s for s in stages if s)
+    inputs = tuple(dict.fromkeys(n for k in need for n in c.values[k].meta.root_names() if n not in c.values))
+    return stages, inputs, wanted
+
+
+def table_inputs(as_of: dt.date, mode: str, keys: Iterable[str]) -> tuple:
+    return _closure(as_of, mode, tuple(keys))[1]
+
+
+def table_ok(df, as_of: dt.date, mode: str, keys: Iterable[str], conformed: bool = False):
+    """The output columns `keys` (suffix match, as evaluate_table) for the rows of df
+    (`conformed`: df holds exactly the input columns with the engine dtypes already)."""
+    from srdi.engine.assess import compile_table
+    from srdi.engine.frame import conform
+
+    c = compile_table(as_of, mode)
+    stages, inputs, wanted = _closure(as_of, mode, tuple(keys))
+    f = df if conformed else conform(df.select([x for x in df.columns if x in set(inputs)]), inputs, c.ctx.local_kinds)
+    for s in stages:
+        f = f.with_columns([c.values[k].alias(k) for k in s])
+    return f.select(list(wanted))
+
+
+def _effect(base: dict, a: Action, at: dt.date, params: dict) -> tuple:
+    """What one action does to the base row: ((column, kind, value), ...)."""
+    if a.eff is not None and a.eff > at:
+        return ()
+    after = apply_actions(base, [a], at, params)
+    out = []
+    for k, v in after.items():
+        b = base.get(k)
+        if v is b:
+            continue
+        if k == "titles":
+            out.append((k, _APPEND, tuple(v[len(b or []):])))
+        elif a.lever in ("rd_spend", "rd_hire", "growth", "shed", "debt", "ip_class1", "ip_high_value",
+                         "ip_class2", "ip_apply"):
+            if v != b:
+                out.append((k, _ADD, v - (b or 0)))
+        elif v != b:
+            out.append((k, _SET, v))
+    return tuple(out)
+
+
+class Effects:
+    """Per-action effects on one base row at one date (memoised)."""
+
+    def __init__(self, base: dict, at: dt.date, params: dict):
+        self.base, self.at, self.params = base, at, params
+        self._m: dict = {}
+
+    def of(self, a: Action) -> tuple:
+        m = self._m.get(id(a))  # by identity: title actions hold dicts (unhashable)
+        if m is None or m[0] is not a:
+            m = self._m[id(a)] = (a, _effect(self.base, a, self.at, self.params))
+        return m[1]
+
+
+def candidate_columns(eff: Effects, combos: list[tuple]) -> dict[str, list]:
+    """{column: [value per combo]} for the columns some combo changes (others: the base)."""
+    base = eff.base
+    cols: dict[str, list] = {}
+    n = len(combos)
+    for i, acts in enumerate(combos):
+        for a in acts:
+            for k, kind, v in eff.of(a):
+                col = cols.get(k)
+                if col is None:
+                    b = base.get(k)
+                    col = cols[k] = [b] * n
+                cur = col[i]
+                if kind == _ADD:
+                    col[i] = (cur or 0) + v  # _add: a missing value counts as 0 (levers.apply_actions)
+                elif kind == _SET:
+                    col[i] = v
+                else:
+                    col[i] = list(cur or []) + list(v)
+    return cols
+
+
+def candidate_frame(base: dict, combos: list[tuple], at: dt.date, params: dict, schema: dict,
+                    eff: Effects | None = None):
+    """The frame of apply_actions(base, combo, at, params) for each combo, over the columns of
+    `schema` ({column: dtype}; columns absent from the base and untouched are null)."""
+    import polars as pl
+
+    from .search import _list_key
+
+    eff = eff or Effects(base, at, params)
+    n = len(combos)
+    changed = candidate_columns(eff, combos)
+    series = []
+    for k, dtp in schema.items():
+        vals = changed.get(k)
+        if vals is None:
+            series.append(pl.Series(k, [base.get(k)], dtype=dtp).new_from_index(0, n))
+        elif isinstance(dtp, pl.List):
+            uniq: dict = {}
+            objs: list[Any] = []
+            idx = []
+            for v in vals:
+                key = _list_key(v)
+                j = uniq.get(key)
+                if j is None:
+                    j = uniq[key] = len(objs)
+                    objs.append(v)
+                idx.append(j)
+            series.append(pl.Series(k, objs, dtype=dtp).gather(idx))
+        else:
+            series.append(pl.Series(k, vals, dtype=dtp))
+    return pl.DataFrame(series)
