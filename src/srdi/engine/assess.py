@@ -144,23 +144,51 @@ def _stages(as_of: dt.date, mode: str) -> list[list[str]]:
     return [stages[i] for i in sorted(stages)]
 
 
-def evaluate_table(df, as_of: Any, mode: str = "application", keys: list[str] | None = None):
+@functools.lru_cache(maxsize=256)
+def evaluation_plan(as_of: dt.date, mode: str, keys: tuple | None = None) -> tuple:
+    """(stages, inputs, wanted) for the outputs whose keys end with one of `keys` (all when None):
+    the dependency stages restricted to what those outputs read, the input columns they need,
+    and the wanted output keys in compile order. Cached per (as_of, mode, keys)."""
+    c = compile_table(as_of, mode)
+    wanted = tuple(k for k in c.values if keys is None or any(k.endswith(s) for s in keys))
+    need: set = set()
+    todo = list(wanted)
+    while todo:
+        k = todo.pop()
+        if k not in need:
+            need.add(k)
+            todo.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
+    stages = tuple(s for s in (tuple(k for k in st if k in need) for st in _stages(as_of, mode)) if s)
+    inputs = tuple(dict.fromkeys(n for k in c.values if k in need for n in c.values[k].meta.root_names()
+                                 if n not in c.values))
+    return stages, inputs, wanted
+
+
+SMALL_TABLE = 20_000  # rows: below this, eager stages (Polars' query planning costs more than it saves)
+
+
+def evaluate_table(df, as_of: Any, mode: str = "application", keys: Any = None, conformed: bool = False):
     """Evaluate all tiers over a Polars DataFrame of engine columns; returns the output columns.
 
     Money columns must be in fen and decimal inputs x 10^4 (see frame.py); missing columns are
-    added as nulls (undetermined). `keys` limits the outputs (e.g. only '#ok' and '#score_lo').
+    added as nulls (undetermined). `keys` limits the outputs (suffixes, e.g. '#ok', '#score_lo') and
+    only what they depend on is computed. `conformed`: df already holds the needed inputs with the
+    engine dtypes (skips the casts).
     """
-    import polars as pl
-
     from .frame import conform
 
     as_of = parse_date(as_of)
     c = compile_table(as_of, mode)
-    lf = conform(df, input_columns(c), c.ctx.local_kinds).lazy()
-    for stage in _stages(as_of, mode):
+    stages, inputs, wanted = evaluation_plan(as_of, mode, None if keys is None else tuple(keys))
+    f = df if conformed else conform(df, inputs, c.ctx.local_kinds)
+    if f.height <= SMALL_TABLE:
+        for stage in stages:
+            f = f.with_columns([c.values[k].alias(k) for k in stage])
+        return f.select(list(wanted))
+    lf = f.lazy()
+    for stage in stages:
         lf = lf.with_columns([c.values[k].alias(k) for k in stage])
-    want = [k for k in c.values if keys is None or any(k.endswith(s) for s in keys)]
-    return lf.select(want).collect()
+    return lf.select(list(wanted)).collect()
 
 
 def assess_table_rows(rows: list[dict], as_of: Any, mode: str = "application", lang: str = "zh") -> list[dict]:

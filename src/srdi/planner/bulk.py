@@ -6,16 +6,12 @@ Two pieces, both exact (tests/test_plan_bulk.py compares them with the one-row p
 - `candidate_frame(base, combos, at, params, schema)`: the Polars frame of `apply_actions(base,
   combo, at, params)` for every combo, built column-wise from each action's effect (actions are
   additive, see levers.py) instead of one dict per row: untouched columns are one repeated value.
-- `table_ok(df, at, mode, keys)`: `evaluate_table(df, at, mode, keys)` restricted to the outputs the
-  keys depend on (their dependency closure in the compiled pack expressions), evaluated eagerly:
-  the same expressions, a fraction of the per-call planning cost of the full table. Engine API
-  wanted instead (see the report/docs): `evaluate_table(..., keys=...)` pruning to the closure
-  itself.
+- `table_ok(df, at, mode, keys)`: `evaluate_table(df, at, mode, keys)`, which computes only the
+  outputs the keys depend on (their dependency closure), eagerly for small frames.
 """
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any, Iterable
 
 from .levers import Action, apply_actions
@@ -23,43 +19,18 @@ from .levers import Action, apply_actions
 _ADD, _SET, _APPEND = 0, 1, 2
 
 
-@functools.lru_cache(maxsize=256)
-def _closure(as_of: dt.date, mode: str, keys: tuple) -> tuple:
-    """(stages of output keys, input columns, wanted keys) that `keys` need, for (as_of, mode)."""
-    from srdi.engine.assess import _stages, compile_table
-
-    c = compile_table(as_of, mode)
-    need: set = set()
-    todo = [k for k in c.values if any(k.endswith(s) for s in keys)]
-    wanted = tuple(todo)
-    while todo:
-        k = todo.pop()
-        if k in need:
-            continue
-        need.add(k)
-        todo.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
-    stages = tuple(tuple(k for k in s if k in need) for s in _stages(as_of, mode))
-    stages = tuple(s for s in stages if s)
-    inputs = tuple(dict.fromkeys(n for k in need for n in c.values[k].meta.root_names() if n not in c.values))
-    return stages, inputs, wanted
-
-
 def table_inputs(as_of: dt.date, mode: str, keys: Iterable[str]) -> tuple:
-    return _closure(as_of, mode, tuple(keys))[1]
+    from srdi.engine.assess import evaluation_plan
+
+    return evaluation_plan(as_of, mode, tuple(keys))[1]
 
 
 def table_ok(df, as_of: dt.date, mode: str, keys: Iterable[str], conformed: bool = False):
-    """The output columns `keys` (suffix match, as evaluate_table) for the rows of df
+    """The output columns `keys` (suffix match) for the rows of df, computing only what they need
     (`conformed`: df holds exactly the input columns with the engine dtypes already)."""
-    from srdi.engine.assess import compile_table
-    from srdi.engine.frame import conform
+    from srdi.engine.assess import evaluate_table
 
-    c = compile_table(as_of, mode)
-    stages, inputs, wanted = _closure(as_of, mode, tuple(keys))
-    f = df if conformed else conform(df.select([x for x in df.columns if x in set(inputs)]), inputs, c.ctx.local_kinds)
-    for s in stages:
-        f = f.with_columns([c.values[k].alias(k) for k in s])
-    return f.select(list(wanted))
+    return evaluate_table(df, as_of, mode, keys=tuple(keys), conformed=conformed)
 
 
 def _effect(base: dict, a: Action, at: dt.date, params: dict) -> tuple:
