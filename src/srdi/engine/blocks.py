@@ -142,10 +142,14 @@ class Compiler:
             lhs, rhs = o.mul(q.num, o.lit(qd * qd)), o.mul(q.den, o.lit((qd + p) ** 2))
             return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(lhs, op, rhs)])
         if q.den_is_constant:
-            return o.cmp(o.mul(q.num, o.lit(qd)), op, o.lit(q.den * p))
+            return o.cmp(self._times(q.num, qd), op, o.lit(q.den * p))
         # a ratio over a column: decided only for a positive denominator (zero revenue or
         # assets make the ratio undefined: the test is not met)
-        return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(o.mul(q.num, o.lit(qd)), op, o.mul(q.den, o.lit(p)))])
+        return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(self._times(q.num, qd), op, self._times(q.den, p))])
+
+    def _times(self, x, k: int):
+        """x * k, without the product when k is 1 (most thresholds are n/1 or 1/n)."""
+        return x if k == 1 else self.o.mul(x, self.o.lit(k))
 
     def test(self, t: Test):
         """(ok, [obs...], [units], [inputs]) for a test over its years."""
