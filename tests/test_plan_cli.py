@@ -88,3 +88,21 @@ def test_pool_csv_and_xlsx(tmp_path):
     r = CliRunner().invoke(app, ["plan", "--pool", str(src), "--as-of", "2025-06-01", "--target", "srdi_sme",
                                  "-o", str(out2), "--plan-limit", "0"])
     assert r.exit_code == 0 and out2.exists()
+
+
+def test_pool_all_plans_within_a_budget_labels_every_row(tmp_path):
+    import polars as pl
+    from srdi.batch.synth import generate
+
+    src = tmp_path / "pool.parquet"
+    generate(60, seed=5).write_parquet(src)
+    out = tmp_path / "out.csv"
+    r = CliRunner().invoke(app, ["plan", "--pool", str(src), "--as-of", "2025-06-01", "--target", "srdi_sme",
+                                 "-o", str(out), "--all-plans", "--budget", "20", "--horizon", "1"])
+    assert r.exit_code == 0, r.output
+    res = pl.read_csv(out)
+    assert res.height == 60 and res["cost_kind"].null_count() == 0
+    assert "60 firms (" in r.output
+    bad = CliRunner().invoke(app, ["plan", "--pool", str(src), "--as-of", "2025-06-01", "--target", "srdi_sme",
+                                   "-o", str(out), "--budget", "0"])
+    assert bad.exit_code == 2 and "--budget" in bad.output

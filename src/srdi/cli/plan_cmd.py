@@ -41,6 +41,10 @@ def register(app: typer.Typer) -> None:
         pool: Optional[str] = typer.Option(None, "--pool", help="CSV/XLSX/Parquet population (batch columns)"),
         output: Optional[str] = typer.Option(None, "-o", "--output", help="pool result: .xlsx or .csv"),
         plan_limit: int = typer.Option(50, "--plan-limit", help="pool: exact plans for the N nearest firms"),
+        all_plans: bool = typer.Option(False, "--all-plans", help="pool: exact plans for every firm (within --budget)"),
+        budget: Optional[float] = typer.Option(None, "--budget", help="pool: seconds for the whole run; "
+                                               "firms not planned by then get a labelled estimate"),
+        workers: int = typer.Option(1, "--workers", help="pool: processes planning firms in parallel"),
     ):
         """Cheapest changes that make TARGET pass, and when (year-by-year actions)."""
         _choice("--target", target, TIERS)
@@ -65,12 +69,23 @@ def register(app: typer.Typer) -> None:
                 _fail(f"--pool: file not found: {pool} / 找不到文件")
             from srdi.planner.pool import plan_pool, write_pool
 
+            if plan_limit < 0:
+                _fail("--plan-limit: must be 0 or more / 不能为负数")
+            if budget is not None and budget <= 0:
+                _fail("--budget: must be more than 0 seconds / 须大于0秒")
+            if not 1 <= workers <= 64:
+                _fail("--workers: must be 1..64 / 进程数应为1至64")
             try:
-                res = plan_pool(pool, d, target, mode, horizon, cm, lang, plan_limit)
+                res = plan_pool(pool, d, target, mode, horizon, cm, lang, None if all_plans else plan_limit,
+                                time_budget=budget, workers=workers)
             except ValueError as e:
                 _fail(f"--pool: {e}")
             write_pool(res, output, lang)
-            sys.stdout.write(f"{res.height} firms -> {output}\n")
+            kinds = ""
+            if "cost_kind" in res.columns:
+                counts = res.group_by("cost_kind").len().sort("cost_kind").iter_rows()
+                kinds = " (" + ", ".join(f"{k}: {n}" for k, n in counts) + ")"
+            sys.stdout.write(f"{res.height} firms{kinds} -> {output}\n")
             return
         if profile is None:
             _fail("PROFILE: a profile file is required (or --pool) / 需要企业档案文件")
