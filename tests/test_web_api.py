@@ -331,3 +331,34 @@ def test_workflow_router_included_when_present(client):
 def test_assess_server_timing(client):
     r = client.post("/api/v1/assess", json={"profile": {"name": "计时测试"}, "as_of": "2026-06-01"})
     assert "validate;dur=" in r.headers["server-timing"] and "cache;desc=" in r.headers["server-timing"]
+
+
+@pytest.mark.parametrize("kw", [
+    {"json": {"profile": {"name": "快速路径", "industry": "C3484"}, "as_of": "2026-06-01"}},
+    {"json": {"profile": {"name": "快速路径"}, "as_of": "2025-05-01", "mode": "review", "lang": "en"}},
+    {"json": {"profile": {"name": "X", "financials": {"2024": {"rd_expense": "abc"}}}, "as_of": "2025-05-01"}},
+    {"json": {"profile": {"name": "X"}, "extra": 1}},
+    {"json": {"profile": "not an object"}},
+    {"json": [1, 2]},
+    {"content": b"{not json", "headers": {"content-type": "application/json"}},
+    {"content": b'{"profile": {"name": "X"}}', "headers": {"content-type": "text/plain"}},
+    {"content": b"", "headers": {"content-type": "application/json"}},
+    {"content": b'{"profile": {"name": "X"}}', "headers": {"content-type": "application/merge-patch+json"}},
+])
+def test_assess_fast_path_answers_as_the_route(monkeypatch, kw):
+    """srdi.web.api.AssessFastPath serves POST /api/v1/assess past FastAPI's routing: the same status,
+    body and headers as the FastAPI route (SRDI_WEB_FASTPATH=0)."""
+    fast = TestClient(create_app(), raise_server_exceptions=False)
+    monkeypatch.setenv("SRDI_WEB_FASTPATH", "0")
+    slow = TestClient(create_app(), raise_server_exceptions=False)
+    a, b = fast.post("/api/v1/assess", **kw), slow.post("/api/v1/assess", **kw)
+    assert a.status_code == b.status_code
+    assert a.content == b.content
+    ha = {k: v for k, v in a.headers.items() if k != "server-timing"}
+    hb = {k: v for k, v in b.headers.items() if k != "server-timing"}
+    assert ha == hb
+
+
+def test_assess_fast_path_leaves_other_methods_to_the_router(client):
+    assert client.get("/api/v1/assess").status_code == 405
+    assert client.post("/api/v1/assess/", json={}).status_code in (307, 404, 422)

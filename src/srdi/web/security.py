@@ -22,6 +22,8 @@ SECURITY_HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 ]
 
+_SECURITY_NAMES = frozenset(h for h, _ in SECURITY_HEADERS)
+
 # Request bodies: 1 MiB for JSON and forms; uploads have their own (larger) limit.
 MAX_BODY = 1 * 1024 * 1024
 MAX_UPLOAD_BODY = 10 * 1024 * 1024 + 64 * 1024  # the file limit plus multipart overhead
@@ -38,7 +40,7 @@ class SecurityHeaders:
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in {h for h, _ in SECURITY_HEADERS}]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _SECURITY_NAMES]
                 if scope["path"].startswith(INLINE_STYLE_PREFIXES):
                     headers.append((b"content-security-policy", CSP_INLINE_STYLES.encode()))
                     headers.extend(h for h in SECURITY_HEADERS if h[0] != b"content-security-policy")
