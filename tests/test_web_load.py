@@ -16,6 +16,15 @@ import pytest
 from conftest import ROOT
 
 
+def run_async(coro):
+    """asyncio.run in a thread of its own: the browser tests (Playwright's sync API) may leave an
+    event loop running in this process's main thread, where asyncio.run refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as ex:
+        return ex.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture(scope="module")
 def load():
     spec = importlib.util.spec_from_file_location("load_assess", ROOT / "bench" / "load_assess.py")
@@ -84,7 +93,7 @@ def _fake_measure(limit: float, calls: list):
 
 def test_sweep_finds_the_highest_passing_rate(load):
     calls = []
-    best, steps = asyncio.run(load.sweep(_fake_measure(100.0, calls), 30.0, start=20, factor=1.5, refine=4))
+    best, steps = run_async(load.sweep(_fake_measure(100.0, calls), 30.0, start=20, factor=1.5, refine=4))
     # 20, 30, 45, 67.5, 101.2 (fails), then bisection between 67.5 and 101.2
     assert calls[:5] == [20, 30, 45, 67.5, 101.2]
     assert best["rate"] <= 100.0 and best["rate"] > 67.5
@@ -95,13 +104,13 @@ def test_sweep_finds_the_highest_passing_rate(load):
 
 def test_sweep_goes_down_when_the_start_fails(load):
     calls = []
-    best, steps = asyncio.run(load.sweep(_fake_measure(8.0, calls), 30.0, start=20, factor=2, refine=2, min_rate=1))
+    best, steps = run_async(load.sweep(_fake_measure(8.0, calls), 30.0, start=20, factor=2, refine=2, min_rate=1))
     assert calls[:3] == [20, 10, 5]
     assert 5 <= best["rate"] <= 8.0
 
 
 def test_sweep_nothing_passes(load):
-    best, steps = asyncio.run(load.sweep(_fake_measure(0.1, []), 30.0, start=20, factor=2, refine=2, min_rate=5))
+    best, steps = run_async(load.sweep(_fake_measure(0.1, []), 30.0, start=20, factor=2, refine=2, min_rate=5))
     assert best is None and [s["rate"] for s in steps] == [20, 10, 5]
 
 
@@ -163,7 +172,7 @@ def test_read_response_content_length_and_chunked(load):
         c = await load.read_response(r)
         return a, b, c
 
-    a, b, c = asyncio.run(go())
+    a, b, c = run_async(go())
     assert a == (200, b'engine;dur=4.20, cache;desc="miss"', True)
     assert b == (422, b"", True)
     assert c == (200, b"", False)
@@ -217,7 +226,7 @@ def test_open_loop_sends_every_scheduled_request(load):
         server.close()
         return res, closed
 
-    res, closed = asyncio.run(go())
+    res, closed = run_async(go())
     assert res["scheduled"] == 40 and res["requests"] == 40 and res["errors"] == 0
     assert res["cache_misses"] == 40 and res["server_ms_median"] == {"engine": 1.0}
     assert res["p50_ms"] >= 0 and res["p99_ms"] >= res["p50_ms"] and res["send_lag_p99_ms"] >= 0
@@ -237,7 +246,7 @@ def test_client_reconnects_when_the_server_closed_the_connection(load):
         server.close()
         return out, c.reconnects
 
-    out, reconnects = asyncio.run(go())
+    out, reconnects = run_async(go())
     assert [s for s, _ in out] == [200, 200, 200] and reconnects >= 3
 
 
