@@ -6,6 +6,13 @@ prev_hash), and prev_hash is the hash of the entry before it (64 zeros for the f
 head lives in one row (wf_audit_head) that is locked while appending, so entries are numbered
 1, 2, 3, ... without gaps even with concurrent writers. Database triggers refuse UPDATE and DELETE.
 
+Serialisation is the database's, so it holds across processes: on SQLite every write transaction
+starts with BEGIN IMMEDIATE (one writer at a time, all processes); on PostgreSQL the head row is
+read FOR UPDATE. The head is read once per transaction (a primary-key read, microseconds) and kept
+for that transaction only (a savepoint's end forgets it), never across transactions: another
+process may have appended in between. Entries and the new head are written with plain Core
+statements (append, append_many: one multi-row INSERT; write_raw: the reviewers' hot path).
+
 `verify(session)` recomputes the chain: any edited, removed, reordered or inserted entry breaks it.
 """
 from __future__ import annotations
@@ -16,7 +23,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from .models import AuditEntry, AuditHead
@@ -24,11 +32,19 @@ from .models import AuditEntry, AuditHead
 GENESIS = "0" * 64
 
 
+_T = AuditEntry.__table__
+_H = AuditHead.__table__
+_HEAD_SELECT = select(_H.c.seq, _H.c.hash).where(_H.c.id == 1)
+_HEAD_LOCK = _HEAD_SELECT.with_for_update()
+_HEAD_UPDATE = update(_H).where(_H.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_INSERT = insert(_T)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_head(session, transaction):
-    """The locked head is valid only inside its transaction."""
-    if transaction.parent is None:
-        session.info.pop("audit_head", None)
+    """The locked head is valid only inside its transaction; after a savepoint ends it is read again
+    (a rolled-back savepoint also rolled back the entries it appended)."""
+    session.info.pop("audit_head", None)
 
 
 def canon(obj: Any) -> Optional[str]:
@@ -44,24 +60,100 @@ def entry_hash(seq: int, ts: str, actor: str, action: str, entity: str, entity_i
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lock_head(conn: Connection) -> list:
+    """[seq, hash] of the chain head, locked for the rest of the transaction: SELECT ... FOR UPDATE on
+    PostgreSQL (appenders in every process queue on that row); on SQLite the transaction already holds
+    the database write lock (BEGIN IMMEDIATE), which serialises every writer of every process."""
+    seq, h = conn.execute(_HEAD_LOCK if conn.dialect.name != "sqlite" else _HEAD_SELECT).one()
+    return [seq, h]
+
+
+def _chain(head: list, items: Iterable[tuple]) -> list[tuple]:
+    """Entries (actor, action, entity, entity_id, before, after[, ts]) chained after head
+    (advanced in place), as row tuples in column order."""
+    rows = []
+    seq, prev = head
+    t_default = None
+    for it in items:
+        actor, action, entity, entity_id, before, after = it[:6]
+        ts = it[6] if len(it) > 6 else None
+        if ts is None:
+            t = t_default = t_default or _now()
+        else:
+            t = ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        seq += 1
+        eid = None if entity_id is None else str(entity_id)
+        b, a = canon(before), canon(after)
+        h = entry_hash(seq, t, actor, action, entity, eid, b, a, prev)
+        rows.append((seq, t, actor, action, entity, eid, b, a, prev, h))
+        prev = h
+    head[0], head[1] = seq, prev
+    return rows
+
+
+_COLS = ("seq", "ts", "actor", "action", "entity", "entity_id", "before", "after", "prev_hash", "hash")
+
+
+def write_entries(conn: Connection, head: list, items: Iterable[tuple]) -> int:
+    """Append entries (actor, action, entity, entity_id, before, after[, ts]) after `head` (from
+    lock_head, advanced in place): one multi-row INSERT and one head UPDATE. Returns the last seq."""
+    rows = _chain(head, items)
+    if rows:
+        conn.execute(_INSERT, [dict(zip(_COLS, r)) for r in rows])
+        conn.execute(_HEAD_UPDATE, {"new_seq": head[0], "new_hash": head[1]})
+    return head[0]
+
+
+_RAW_INSERT = ('INSERT INTO wf_audit (seq, ts, actor, action, entity, entity_id, "before", "after", prev_hash, hash) '
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def write_raw(raw, head: Optional[list], items: Iterable[tuple]) -> list:
+    """The same on a rawsql.Raw cursor (the hot paths): locks the head if head is None, writes the
+    entries and the new head; returns the head."""
+    if head is None:
+        head = list(raw.one("SELECT seq, hash FROM wf_audit_head WHERE id = 1"
+                            + ("" if raw.sqlite else " FOR UPDATE")))
+    rows = _chain(head, items)
+    if rows:
+        raw.many(_RAW_INSERT, rows)
+        raw.run("UPDATE wf_audit_head SET seq = ?, hash = ? WHERE id = 1", (head[0], head[1]))
+    return head
+
+
+def append_conn(conn: Connection, state: dict, actor: str, action: str, entity: str, entity_id: Any = None,
+                before: Any = None, after: Any = None, ts: Optional[dt.datetime] = None) -> int:
+    """Core variant of append for a plain Connection transaction; `state` is a dict that lives as long
+    as the transaction (it caches the locked head)."""
+    head = state.get("audit_head")
+    if head is None:
+        head = state["audit_head"] = lock_head(conn)
+    return write_entries(conn, head, [(actor, action, entity, entity_id, before, after, ts)])
+
+
 def append(s: Session, actor: str, action: str, entity: str, entity_id: Any = None,
-           before: Any = None, after: Any = None, ts: Optional[dt.datetime] = None) -> AuditEntry:
-    """Append one entry inside the caller's transaction (committed with the change it records)."""
-    head = s.info.get("audit_head")
-    if head is None or head not in s:  # lock the head once per transaction (released at commit)
-        head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-        s.info["audit_head"] = head
-    seq = head.seq + 1
-    t = (ts or dt.datetime.now(dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    eid = None if entity_id is None else str(entity_id)
-    b, a = canon(before), canon(after)
-    h = entry_hash(seq, t, actor, action, entity, eid, b, a, head.hash)
-    e = AuditEntry(seq=seq, ts=t, actor=actor, action=action, entity=entity, entity_id=eid, before=b, after=a,
-                   prev_hash=head.hash, hash=h)
-    s.add(e)
-    head.seq = seq
-    head.hash = h
-    return e
+           before: Any = None, after: Any = None, ts: Optional[dt.datetime] = None) -> int:
+    """Append one entry inside the caller's transaction (committed with the change it records).
+    The entry and the new head are written at once with Core statements on the session's connection;
+    the head is locked once per transaction. Returns the entry's seq."""
+    return append_conn(s.connection(), s.info, actor, action, entity, entity_id, before, after, ts)
+
+
+def append_many(s: Session | Connection, items: Iterable[tuple], state: Optional[dict] = None) -> int:
+    """Many entries at once (bulk operations), one per change: items are (actor, action, entity,
+    entity_id, before, after[, ts]). Same chain as append, in the order given."""
+    if isinstance(s, Session):
+        conn, state = s.connection(), s.info
+    else:
+        conn, state = s, (state if state is not None else {})
+    head = state.get("audit_head")
+    if head is None:
+        head = state["audit_head"] = lock_head(conn)
+    return write_entries(conn, head, items)
 
 
 @dataclass
@@ -100,19 +192,20 @@ def verify_entries(entries: Iterable[AuditEntry], head: Optional[AuditHead] = No
     return VerifyResult(not problems, n, prev, problems)
 
 
-def verify(s: Session, batch: int = 5000) -> VerifyResult:
-    head = s.get(AuditHead, 1)
+def verify(s: Session | Connection, batch: int = 20000) -> VerifyResult:
+    """Recompute the whole chain (Core rows, streamed in seq order, `batch` at a time)."""
+    head = s.execute(select(_H.c.seq, _H.c.hash).where(_H.c.id == 1)).first()
+    cols = (_T.c.seq, _T.c.ts, _T.c.actor, _T.c.action, _T.c.entity, _T.c.entity_id, _T.c.before, _T.c.after,
+            _T.c.prev_hash, _T.c.hash)
 
     def stream():
         last = 0
         while True:
-            rows = s.execute(select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq)
-                             .limit(batch)).scalars().all()
+            rows = s.execute(select(*cols).where(_T.c.seq > last).order_by(_T.c.seq).limit(batch)).all()
             if not rows:
                 return
             yield from rows
             last = rows[-1].seq
-            s.expunge_all()
 
     return verify_entries(stream(), head)
 

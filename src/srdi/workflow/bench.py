@@ -5,12 +5,16 @@ Phases (dates simulated, criteria §1.9):
      plus provincial pools), N enterprises, each with an application (tier mix 60/30/10 innovative /
      SRDI / little giant; ~10% built to fail the pre-check);
   2. submission and automatic pre-check (the engine's table backend; the profile and the result are
-     frozen with each application) and the random reviewer draw;
+     frozen with each application) and the random reviewer draw, written in bulk (multi-row
+     statements; one audit entry per change, as one by one);
   3. R concurrent reviewers over HTTP (Bearer sessions), each fetching its tasks and scoring them
-     (blind): by default against a real uvicorn server on 127.0.0.1 in a subprocess (one worker; one
-     keep-alive connection per reviewer), or (--server asgi) through an in-process ASGI test client; with
-     --think-ms a reviewer pauses (exponential, that mean) before each score, as people do; with 0
-     they fire back to back (a closed loop: latency = concurrency / throughput);
+     (blind): by default against a real uvicorn server on 127.0.0.1 in a subprocess (one worker),
+     driven by a separate client process (srdi.workflow.benchclient: R asyncio tasks, one keep-alive
+     connection each, a minimal HTTP/1.1 client, so the client does not compete with the server for
+     CPU); or (--server asgi) threads through an in-process ASGI test client. Load model: closed loop;
+     with --think-ms a reviewer pauses (exponential, that mean) before each score, as people do; with
+     0 they fire back to back (latency = concurrency / throughput). The server's and the client's CPU
+     shares and the load average are printed with the percentiles;
   4. provincial decisions / recommendations, national review of little giants;
   5. publicity (7 days) with objections on ~1% (half upheld), then certification;
   6. a sample of certified firms: data fraud found -> all titles revoked and a 3-year bar.
@@ -85,18 +89,16 @@ def run(n: int, reviewers: int = 100, db_url: Optional[str] = None, seed: int = 
     tiers = ["innovative_sme"] * 6 + ["srdi_sme"] * 3 + ["little_giant"]
     plan = [(i, BENCH_PROVINCES[rng.randrange(len(BENCH_PROVINCES))], rng.choice(tiers), rng.random() < 0.10)
             for i in range(n)]
-    for part in _chunks(plan, chunk):
+    for part in _chunks(plan, chunk):  # in bulk: multi-row statements, one audit entry per change
+        profs = [make_profile(i, prov, tier, rng, fail) for i, prov, tier, fail in part]
         with store.session() as s:
-            apps = []
-            for i, prov, tier, fail in part:
-                prof = make_profile(i, prov, tier, rng, fail)
-                e = service.create_enterprise(s, na, prof["name"], prov, prof["uscc"])
-                u = roles.create_user(s, f"ent-{i:06d}", "", "enterprise", enterprise_id=e.id, password_hash=ent_hash, actor=na.ref())
-                a = service.create_application(s, u, e.id, tier, 2025, prof, batch="7" if tier == "little_giant" else "2025-1",
-                                               on=D_SUBMIT)
-                service.submit(s, u, a.id, on=D_SUBMIT, precheck=False)
-                apps.append(a)
-            service.precheck_many(s, apps, on=D_SUBMIT)
+            eids = service.create_enterprises_many(s, na, [(p["name"], prov, p["uscc"]) for p, (_i, prov, _t, _f) in zip(profs, part)])
+            uids = roles.create_users_many(s, [{"username": f"ent-{i:06d}", "role": "enterprise", "enterprise_id": eid,
+                                                "password_hash": ent_hash} for (i, *_r), eid in zip(part, eids)], actor=na.ref())
+            items = [(roles.Principal(uid, f"ent-{i:06d}", "enterprise", None, eid, True, ""), eid, tier, 2025, p,
+                      "7" if tier == "little_giant" else "2025-1")
+                     for (i, _prov, tier, _f), p, eid, uid in zip(part, profs, eids, uids)]
+            service.submit_new_many(s, items, on=D_SUBMIT)
     timings["submit_precheck_s"] = time.perf_counter() - t1
     with store.read() as s:
         in_review = s.execute(select(func.count()).select_from(Application).where(Application.status == "in_review")).scalar_one()
@@ -104,11 +106,8 @@ def run(n: int, reviewers: int = 100, db_url: Optional[str] = None, seed: int = 
     log(f"bench: {n} submitted, {in_review} passed pre-check, {n_reviews} reviews drawn ({timings['submit_precheck_s']:.1f}s)")
 
     # -- 3. concurrent reviewers over HTTP
-    lat: list[float] = []
-    lat_lock = threading.Lock()
-    errors: list[str] = []
     t2 = time.perf_counter()
-    with _server(server, db_url, log) as (make_client, shared):
+    with _server(server, db_url, log) as (make_client, shared, srv):
         tokens = []
         c0 = make_client()
         for ru in rev_users:
@@ -116,64 +115,25 @@ def run(n: int, reviewers: int = 100, db_url: Optional[str] = None, seed: int = 
             r.raise_for_status()
             tokens.append(r.json()["token"])
         c0.cookies.clear()
-        start = threading.Barrier(len(tokens))
-
-        def reviewer(tok: str, wseed: int):
-            wr = random.Random(wseed)
-            client = c0 if shared else make_client()
-            h = {"Authorization": f"Bearer {tok}"}
-            mine: list[float] = []
-            start.wait()
-            if think_ms:  # people do not all click at the same instant
-                time.sleep(wr.uniform(0, think_ms / 1000.0))
-            while True:
-                q0 = time.perf_counter()
-                try:
-                    r = client.get("/api/v1/cycle/reviews/tasks", params={"limit": 20}, headers=h)
-                except Exception as e:  # httpx.TransportError: try again
-                    errors.append(f"tasks: {type(e).__name__}: {e}")
-                    if len(errors) > 1000:
-                        break
-                    continue
-                mine.append(time.perf_counter() - q0)
-                if r.status_code != 200:
-                    errors.append(f"tasks {r.status_code} {r.text[:200]}")
-                    break
-                tasks = r.json()
-                if not tasks:
-                    break
-                for tk in tasks:
-                    if think_ms:
-                        time.sleep(wr.expovariate(1.0 / (think_ms / 1000.0)))
-                    score = wr.choice((52, 58, 64, 70, 75, 80, 85, 90))
-                    for attempt in (1, 2):  # one retry on a dropped connection (the server refuses a double score)
-                        q0 = time.perf_counter()
-                        try:
-                            r = client.post(f"/api/v1/cycle/applications/{tk['application_id']}/score",
-                                            json={"score": score, "comment": "synthetic"}, headers=h)
-                        except Exception as e:  # httpx.TransportError
-                            errors.append(f"score: {type(e).__name__}: {e}")
-                            continue
-                        mine.append(time.perf_counter() - q0)
-                        if r.status_code != 200 and not (attempt == 2 and r.status_code == 409):
-                            errors.append(f"score {r.status_code} {r.text[:200]}")
-                        break
-            if not shared:
-                client.close()
-            with lat_lock:
-                lat.extend(mine)
-
-        threads = [threading.Thread(target=reviewer, args=(tok, seed * 1000 + i)) for i, tok in enumerate(tokens)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        load0 = os.getloadavg()[0]
+        t2 = time.perf_counter()
+        if srv is not None:  # uvicorn: the asyncio client in its own process
+            lat, errors, cpu = _drive_async(srv, tokens, think_ms, seed, log)
+        else:
+            lat, errors, cpu = _drive_threads(c0, tokens, think_ms, seed)
     timings["review_s"] = time.perf_counter() - t2
     lat.sort()
     p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000 if lat else 0.0
     p50 = statistics.median(lat) * 1000 if lat else 0.0
-    log(f"bench: reviews {len(lat)} requests by {len(tokens)} concurrent reviewers in {timings['review_s']:.1f}s "
-        f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms, errors {len(errors)})")
+    rps = len(lat) / timings["review_s"] if timings["review_s"] else 0.0
+    load = os.getloadavg()[0]
+    model = (f"closed loop, {len(tokens)} reviewers back to back (think 0)" if not think_ms else
+             f"closed loop, {len(tokens)} reviewers, think time exponential mean {think_ms:g} ms before each score")
+    log(f"bench: reviews {len(lat)} requests in {timings['review_s']:.1f}s = {rps:.0f} req/s; p50 {p50:.1f} ms, "
+        f"p99 {p99:.1f} ms, errors {len(errors)}; load model: {model}")
+    log(f"bench: CPU during the review phase: server {cpu.get('server_cpu_pct', float('nan')):.0f}%, client "
+        f"{cpu.get('client_cpu_pct', float('nan')):.0f}% of one core ({os.cpu_count()} cores); load average "
+        f"{load0:.2f} -> {load:.2f}")
     for e in errors[:5]:
         log(f"  error: {e}")
 
@@ -244,12 +204,92 @@ def run(n: int, reviewers: int = 100, db_url: Optional[str] = None, seed: int = 
     res = {"n": n, "certified": certified, "rejected": rejected, "lost": lost, "audit_ok": ver.ok, "p99_ms": p99,
            "p50_ms": p50, "requests": len(lat), "errors": len(errors), "audit_entries": ver.entries, "timings": timings,
            "revoked_for_fraud": len(frauds), "db": store.dialect, "think_ms": think_ms, "server": server,
-           "reviewers": reviewers}
+           "reviewers": reviewers, "review_rps": rps, "load_model": model, "loadavg": [load0, load],
+           **{k: v for k, v in cpu.items()}}
     if tmp:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
     return res
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process so far (Linux /proc; NaN elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _drive_async(srv: dict, tokens: list[str], think_ms: float, seed: int, log) -> tuple[list, list, dict]:
+    """The reviewers as asyncio tasks in a separate process (srdi.workflow.benchclient)."""
+    import json
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="srdi-bench-client-") as td:
+        job = {"host": srv["host"], "port": srv["port"], "tokens": tokens, "think_ms": think_ms, "seed": seed,
+               "limit": 20, "out": os.path.join(td, "result.json")}
+        s0 = _proc_cpu(srv["pid"])
+        w0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "srdi.workflow.benchclient"], input=json.dumps(job),
+                             capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - w0
+        s1 = _proc_cpu(srv["pid"])
+        if out.returncode != 0:
+            raise RuntimeError(f"bench client failed: {out.stderr[-2000:]}")
+        with open(job["out"]) as f:
+            res = json.load(f)
+    cpu = {"client_cpu_s": res["cpu_s"], "client_cpu_pct": 100 * res["cpu_s"] / max(res["wall_s"], 1e-9),
+           "server_cpu_s": s1 - s0, "server_cpu_pct": 100 * (s1 - s0) / max(wall, 1e-9)}
+    return res["lat"], res["errors"], cpu
+
+
+def _drive_threads(client, tokens: list[str], think_ms: float, seed: int) -> tuple[list, list, dict]:
+    """The reviewers as threads sharing one in-process ASGI test client (--server asgi)."""
+    lat: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(tokens))
+
+    def reviewer(tok: str, wseed: int):
+        wr = random.Random(wseed)
+        h = {"Authorization": f"Bearer {tok}"}
+        mine: list[float] = []
+        start.wait()
+        if think_ms:  # people do not all click at the same instant
+            time.sleep(wr.uniform(0, think_ms / 1000.0))
+        while True:
+            q0 = time.perf_counter()
+            r = client.get("/api/v1/cycle/reviews/tasks", params={"limit": 20}, headers=h)
+            mine.append(time.perf_counter() - q0)
+            if r.status_code != 200:
+                errors.append(f"tasks {r.status_code} {r.text[:200]}")
+                break
+            tasks = r.json()
+            if not tasks:
+                break
+            for tk in tasks:
+                if think_ms:
+                    time.sleep(wr.expovariate(1.0 / (think_ms / 1000.0)))
+                q0 = time.perf_counter()
+                r = client.post(f"/api/v1/cycle/applications/{tk['application_id']}/score",
+                                json={"score": wr.choice((52, 58, 64, 70, 75, 80, 85, 90)), "comment": "synthetic"}, headers=h)
+                mine.append(time.perf_counter() - q0)
+                if r.status_code != 200:
+                    errors.append(f"score {r.status_code} {r.text[:200]}")
+        with lock:
+            lat.extend(mine)
+
+    c0, w0 = time.process_time(), time.perf_counter()
+    threads = [threading.Thread(target=reviewer, args=(tok, seed * 1000 + i)) for i, tok in enumerate(tokens)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    cpu_pct = 100 * (time.process_time() - c0) / max(time.perf_counter() - w0, 1e-9)
+    return lat, errors, {"process_cpu_pct": cpu_pct, "client_cpu_pct": float("nan"), "server_cpu_pct": cpu_pct}
 
 
 def bench_app():
@@ -265,9 +305,10 @@ def bench_app():
 
 @contextmanager
 def _server(kind: str, db_url: str, log):
-    """Yields (make_client, shared). 'uvicorn': a real HTTP server on 127.0.0.1 in a subprocess
-    (one worker), one keep-alive httpx client per reviewer; 'asgi': the app in this process behind
-    one shared ASGI test client (one event loop). 'auto': uvicorn when installed."""
+    """Yields (make_client, shared, server). 'uvicorn': a real HTTP server on 127.0.0.1 in a subprocess
+    (one worker, uvloop + httptools when installed); server = {host, port, pid} for the asyncio client
+    process; 'asgi': the app in this process behind one shared ASGI test client (server None).
+    'auto': uvicorn when installed."""
     if kind == "auto":
         try:
             import uvicorn  # noqa: F401
@@ -279,7 +320,7 @@ def _server(kind: str, db_url: str, log):
         from fastapi.testclient import TestClient
 
         with TestClient(bench_app()) as client:
-            yield (lambda: client), True
+            yield (lambda: client), True, None
         return
     import socket
     import subprocess
@@ -292,7 +333,7 @@ def _server(kind: str, db_url: str, log):
     env = dict(os.environ, SRDI_DB_URL=db_url)
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "srdi.workflow.bench:bench_app", "--factory",
                              "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-                             "--timeout-keep-alive", "300"],
+                             "--timeout-keep-alive", "300", "--no-proxy-headers", "--no-server-header"],
                             env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -306,8 +347,7 @@ def _server(kind: str, db_url: str, log):
                 raise RuntimeError("bench server exited")
             time.sleep(0.1)
         log(f"bench: uvicorn server pid {proc.pid} on {base}")
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        yield (lambda: httpx.Client(base_url=base, timeout=60, limits=limits)), False
+        yield (lambda: httpx.Client(base_url=base, timeout=60)), False, {"host": "127.0.0.1", "port": port, "pid": proc.pid}
     finally:
         proc.terminate()
         try:

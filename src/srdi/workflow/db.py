@@ -3,8 +3,10 @@
 Default URL: env SRDI_DB_URL, else SQLite file `srdi-cycle.db` in the current directory.
 PostgreSQL: `postgresql+psycopg://user:pass@host/db`.
 
-SQLite is opened in WAL mode and every transaction starts with BEGIN IMMEDIATE, so concurrent
-writers queue on the database lock (busy timeout) instead of failing on lock upgrades.
+SQLite is opened in WAL mode (synchronous=NORMAL, busy_timeout 60 s) and every write transaction
+starts with BEGIN IMMEDIATE, so concurrent writers queue on the database lock instead of failing on
+lock upgrades. Within a process, writers take turns under one lock on one connection; reads use a
+separate pool with a deferred BEGIN (WAL readers never wait for the writer).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///srdi-cycle.db"
@@ -28,8 +30,9 @@ def default_url() -> str:
 
 def make_engine(url: str, readonly: bool = False) -> Engine:
     if url.startswith("sqlite"):
-        eng = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False}, pool_size=20,
-                            max_overflow=80)
+        # writers of one process take turns (Store's lock) on few connections; readers get a pool
+        eng = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                            pool_size=20 if readonly else 2, max_overflow=80 if readonly else 8)
 
         @event.listens_for(eng, "connect")
         def _pragmas(dbapi_conn, _rec):  # pragma: no cover - trivial
@@ -85,6 +88,10 @@ class Store:
         self.read_engine = make_engine(self.url, readonly=True) if self.dialect == "sqlite" and ":memory:" not in self.url else self.engine
         self.ReadSession = sessionmaker(self.read_engine, expire_on_commit=False)
         self._wlock = threading.RLock() if self.dialect == "sqlite" else None
+        self._memory = self.dialect == "sqlite" and (":memory:" in self.url or self.url in ("sqlite://", "sqlite:///"))
+        self._hot_writer = self._hot_reader = None
+        self._hot_reader_thread: Optional[int] = None
+        self._ckpt_stop: Optional[threading.Event] = None
 
     def init(self) -> "Store":
         upgrade(self.engine)
@@ -110,6 +117,115 @@ class Store:
                 lock.release()
 
     @contextmanager
+    def hot_write(self, blocking: bool = True):
+        """A write transaction as a rawsql.Raw cursor, for the hot paths. SQLite: the process's one
+        writer connection, kept checked out, BEGIN IMMEDIATE / COMMIT issued directly (no pool or
+        event round trip), under the process write lock; with blocking=False yields None at once if
+        another thread of this process is writing. Other databases: a pooled Connection transaction."""
+        from .rawsql import Raw
+
+        lock = self._wlock
+        if lock is not None and not lock.acquire(blocking):
+            yield None
+            return
+        try:
+            if lock is None or self._memory:  # a server database, or SQLite in memory (one connection)
+                with self.engine.begin() as conn:
+                    raw = Raw(conn)
+                    try:
+                        yield raw
+                    finally:
+                        raw.close()
+                return
+            if self._hot_writer is None:
+                self._hot_writer = self.engine.raw_connection()
+                self._start_checkpointer(self._hot_writer)
+            dbc = self._hot_writer
+            raw = Raw(dbc, sqlite=True)
+            raw.cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield raw
+            except BaseException:
+                dbc.rollback()
+                raise
+            else:
+                try:
+                    dbc.commit()
+                except BaseException:
+                    dbc.rollback()
+                    raise
+            finally:
+                raw.close()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _start_checkpointer(self, writer) -> None:
+        """SQLite WAL: the hot writer does not checkpoint itself (a checkpoint copies pages into the
+        database file and fsyncs it, tens of milliseconds that would stall the event loop); a daemon
+        thread runs PRAGMA wal_checkpoint(PASSIVE) on its own connection a few times a second instead
+        (PASSIVE never blocks the writer; other connections keep SQLite's automatic checkpoints)."""
+        if self._memory or self._ckpt_stop is not None:
+            return
+        cur = writer.cursor()
+        cur.execute("PRAGMA wal_autocheckpoint=0")
+        cur.close()
+        stop = self._ckpt_stop = threading.Event()
+        eng = self.read_engine
+
+        def run():
+            conn = eng.raw_connection()
+            try:
+                while not stop.wait(0.25):
+                    try:
+                        c = conn.cursor()
+                        c.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                        c.fetchall()
+                        c.close()
+                    except Exception:  # pragma: no cover - busy or closing: try again next time
+                        pass
+            finally:
+                conn.close()
+
+        threading.Thread(target=run, name="srdi-wal-checkpoint", daemon=True).start()
+
+    @contextmanager
+    def hot_read(self):
+        """A rawsql.Raw cursor for short reads on the hot paths. SQLite, on the thread that first
+        asked (the server's event loop): one kept connection, each SELECT its own snapshot (WAL:
+        never waits for the writer); elsewhere a pooled read Connection."""
+        from .rawsql import Raw
+
+        me = threading.get_ident()
+        if self.dialect == "sqlite" and not self._memory and self.read_engine is not self.engine \
+                and self._hot_reader_thread in (None, me):
+            if self._hot_reader is None:
+                self._hot_reader = self.read_engine.raw_connection()
+                self._hot_reader_thread = me
+            raw = Raw(self._hot_reader, sqlite=True)
+            try:
+                yield raw
+            finally:
+                raw.close()
+            return
+        with self.read_engine.connect() as conn:
+            raw = Raw(conn)
+            try:
+                yield raw
+            finally:
+                raw.close()
+                conn.rollback()
+
+    @contextmanager
+    def read_conn(self) -> Iterator[Connection]:
+        """A Core read transaction (SQLite: deferred BEGIN, never waits for writers)."""
+        with self.read_engine.connect() as conn:
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    @contextmanager
     def read(self) -> Iterator[Session]:
         s = self.ReadSession()
         try:
@@ -119,6 +235,13 @@ class Store:
             s.close()
 
     def dispose(self) -> None:
+        if self._ckpt_stop is not None:
+            self._ckpt_stop.set()
+            self._ckpt_stop = None
+        for c in (self._hot_writer, self._hot_reader):
+            if c is not None:
+                c.close()
+        self._hot_writer = self._hot_reader = None
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

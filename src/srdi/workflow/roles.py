@@ -21,7 +21,7 @@ from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from . import audit
@@ -30,6 +30,8 @@ from .models import ROLES, Application, Certification, Enterprise, LoginSession,
 # OWASP minimum for Argon2id (m=19 MiB, t=2, p=1): a login costs tens of ms, not half a second.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 SESSION_HOURS = 12
+_S = LoginSession.__table__
+_U = User.__table__
 
 
 class AccessDenied(Exception):
@@ -73,6 +75,44 @@ def create_user(s: Session, username: str, password: str, role: str, *, province
     return u
 
 
+def create_users_many(s: Session, rows: list[dict], actor: str = "system") -> list[int]:
+    """create_user for many accounts at once (each row: username, role, password_hash, and province,
+    enterprise_id, display_name as needed; the hash is given, e.g. one shared by synthetic accounts):
+    the same checks, one multi-row INSERT, one audit entry per account. All or nothing."""
+    from sqlalchemy import insert
+
+    recs, seen = [], set()
+    for r in rows:
+        username, role = r["username"], r["role"]
+        if role not in ROLES:
+            raise ValueError(f"role: {role!r} is not one of {', '.join(ROLES)}")
+        if role == "provincial_admin" and not r.get("province"):
+            raise ValueError("province: a provincial admin needs a province")
+        if role == "enterprise" and not r.get("enterprise_id"):
+            raise ValueError("enterprise_id: an enterprise account needs its enterprise")
+        if not r.get("password_hash"):
+            raise ValueError("password_hash: required for bulk accounts")
+        if username in seen:
+            raise ValueError(f"username: {username!r} already exists / 用户名已存在")
+        seen.add(username)
+        recs.append({"username": username, "password_hash": r["password_hash"], "role": role,
+                     "province": r.get("province"), "enterprise_id": r.get("enterprise_id"),
+                     "display_name": r.get("display_name") or username, "active": True})
+    if not recs:
+        return []
+    s.flush()
+    names = sorted(seen)
+    for i in range(0, len(names), 900):
+        dup = s.execute(select(User.username).where(User.username.in_(names[i:i + 900]))).scalars().first()
+        if dup:
+            raise ValueError(f"username: {dup!r} already exists / 用户名已存在")
+    ids = list(s.connection().execute(insert(_U).returning(_U.c.id, sort_by_parameter_order=True), recs).scalars())
+    audit.append_many(s, [(actor, "user.create", "user", i, None,
+                           {"username": r["username"], "role": r["role"], "province": r["province"],
+                            "enterprise_id": r["enterprise_id"]}) for i, r in zip(ids, recs)])
+    return ids
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -96,6 +136,52 @@ def logout(s: Session, token: str) -> None:
         s.delete(ls)
 
 
+_PRINCIPAL = (select(_S.c.csrf_token, _S.c.expires_at, _U.c.id, _U.c.username, _U.c.role, _U.c.province,
+                     _U.c.enterprise_id, _U.c.active, _U.c.display_name)
+              .select_from(_S.join(_U, _U.c.id == _S.c.user_id))
+              .where(_S.c.token_hash == bindparam("th")))
+
+
+def principal(conn, token: Optional[str]) -> tuple[Principal, str]:
+    """The session's user (a Principal, not an ORM object) and its CSRF token,
+    in one indexed lookup of the token's SHA-256 (no password hashing per request: Argon2 runs only
+    at login). `conn` is a Connection or a Session. Raises AuthError."""
+    if not token:
+        raise AuthError("not logged in / 未登录")
+    row = conn.execute(_PRINCIPAL, {"th": _token_hash(token)}).first()
+    if row is None or row.expires_at < utcnow() or not row.active:
+        raise AuthError("session expired / 会话已过期")
+    return Principal(row.id, row.username, row.role, row.province, row.enterprise_id, bool(row.active),
+                     row.display_name), row.csrf_token
+
+
+class Principal:
+    """The user of a session as the hot paths need it: plain attributes, no ORM instrumentation.
+    Service functions read u.id, u.role, u.province, u.enterprise_id and u.ref() only."""
+    __slots__ = ("id", "username", "role", "province", "enterprise_id", "active", "display_name")
+
+    def __init__(self, id, username, role, province, enterprise_id, active, display_name):
+        self.id, self.username, self.role, self.province = id, username, role, province
+        self.enterprise_id, self.active, self.display_name = enterprise_id, active, display_name
+
+    def ref(self) -> str:
+        return f"{self.role}:{self.username}"
+
+
+_SQL_PRINCIPAL = ("SELECT s.csrf_token, s.expires_at, u.id, u.username, u.role, u.province, u.enterprise_id, u.active, "
+                  "u.display_name FROM wf_session s JOIN wf_user u ON u.id = s.user_id WHERE s.token_hash = ?")
+
+
+def principal_raw(raw, token: Optional[str]) -> tuple[Principal, str]:
+    """principal() on a rawsql.Raw cursor (the hot paths)."""
+    if not token:
+        raise AuthError("not logged in / 未登录")
+    row = raw.one(_SQL_PRINCIPAL, (_token_hash(token),))
+    if row is None or row[1] < raw.ts(utcnow()) or not row[7]:
+        raise AuthError("session expired / 会话已过期")
+    return Principal(row[2], row[3], row[4], row[5], row[6], bool(row[7]), row[8]), row[0]
+
+
 def session_user(s: Session, token: Optional[str]) -> tuple[User, LoginSession]:
     if not token:
         raise AuthError("not logged in / 未登录")
@@ -104,6 +190,11 @@ def session_user(s: Session, token: Optional[str]) -> tuple[User, LoginSession]:
     if ls is None or ls.expires_at < utcnow() or not ls.user.active:
         raise AuthError("session expired / 会话已过期")
     return ls.user, ls
+
+
+def check_csrf_token(expected: str, given: Optional[str]) -> None:
+    if not given or not hmac.compare_digest(expected, given):
+        raise AuthError("CSRF token missing or wrong / CSRF 校验失败")
 
 
 def check_csrf(ls: LoginSession, given: Optional[str]) -> None:

@@ -11,8 +11,10 @@ import os
 import random
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import audit
 from .models import (AnnualUpdate, Application, Assessment, Certification, Enterprise, Objection, Publicity,
@@ -21,6 +23,8 @@ from .roles import AccessDenied, can_view_application, can_view_certification, c
 from .states import (FINAL, FRAUD_BAR_YEARS, NATIONAL_TIERS, PASS_SCORE, PUBLICITY_DAYS, REVIEWERS_PER_APPLICATION,
                      TIERS, VALIDITY_YEARS, IllegalTransition, WorkflowError, next_state)
 
+_A = Application.__table__
+_R = Review.__table__
 UPDATE_DEADLINE = (4, 30)          # criteria §1.6: Beijing 30 April [S]; no national deadline [U]
 MISSED_UPDATES_REVOKE = 2          # criteria §1.6: Beijing 2024, two consecutive years [S]
 _rng = random.SystemRandom()
@@ -120,6 +124,109 @@ def _check_uscc(uscc: str) -> None:
     prob = uscc_problem(uscc)
     if prob:
         raise WorkflowError(f"uscc: {prob} / {uscc_problem_zh(uscc)}", "uscc")
+
+
+# ----------------------------------------------------------------------------- bulk (authorities' batches, the bench)
+def create_enterprises_many(s: Session, u: Optional[User], rows: list[tuple[str, str, Optional[str]]]) -> list[int]:
+    """create_enterprise for many (name, province, uscc) at once: the same checks (a USCC repeated in
+    the batch counts as already registered), one multi-row INSERT, one audit entry per enterprise.
+    All or nothing (the first bad row raises). Returns the new ids in order."""
+    from srdi.profile.codes import normalize_province
+
+    if u is not None and u.role in ("enterprise", "reviewer"):
+        raise AccessDenied("enterprise: only admins register enterprises / 仅管理员可登记企业")
+    recs, seen = [], set()
+    for name, province, uscc in rows:
+        if not name or not name.strip():
+            raise WorkflowError("name: required / 企业名称必填", "name")
+        try:
+            prov = normalize_province(province)
+        except Exception as e:  # CodeError
+            raise WorkflowError(f"province: {e}", "province") from None
+        if uscc:
+            _check_uscc(uscc)
+            if uscc in seen:
+                raise WorkflowError(f"uscc: {uscc} is already registered / 统一社会信用代码已登记", "uscc")
+            seen.add(uscc)
+        if u is not None and u.role == "provincial_admin" and prov != u.province:
+            raise AccessDenied("province: outside your province / 非本省")
+        recs.append({"name": name.strip(), "province": prov, "uscc": uscc or None})
+    if not recs:
+        return []
+    s.flush()
+    for part in _parts(sorted(seen), 900):
+        dup = s.execute(select(Enterprise.uscc).where(Enterprise.uscc.in_(part))).scalars().first()
+        if dup:
+            raise WorkflowError(f"uscc: {dup} is already registered / 统一社会信用代码已登记", "uscc")
+    E = Enterprise.__table__
+    ids = list(s.connection().execute(insert(E).returning(E.c.id, sort_by_parameter_order=True), recs).scalars())
+    audit.append_many(s, [(who(u), "enterprise.create", "enterprise", i, None, r) for i, r in zip(ids, recs)])
+    return ids
+
+
+def _parts(seq: list, n: int):
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def submit_new_many(s: Session, items: list[tuple], on: Optional[dt.date] = None, precheck: bool = True) -> list[int]:
+    """create_application + submit (+ the pre-check) for many new applications at once, as each
+    enterprise account would do them: items are (user, enterprise_id, tier, year, profile, batch).
+    The same checks (own enterprise, tier, bar, profile valid) and audit entries (application.create,
+    application.submit, then the pre-check's), written with multi-row statements. All or nothing."""
+    d = today(on)
+    s.flush()
+    eids = sorted({it[1] for it in items})
+    ents = {}
+    for part in _parts(eids, 900):
+        ents.update({e.id: e for e in s.execute(select(Enterprise).where(Enterprise.id.in_(part))).scalars()})
+    regimes: dict[str, str] = {}
+    recs, contracts = [], []
+    now = utcnow()
+    for u, eid, tier, year, profile, batch in items:
+        e = ents.get(eid)
+        if e is None:
+            raise AccessDenied(f"enterprise {eid}: not found / 不存在")
+        if u is not None:
+            require(u.role == "enterprise" and u.enterprise_id == e.id, f"enterprise {eid}")
+        if tier not in TIERS:
+            raise WorkflowError(f"tier: {tier!r} is not one of {', '.join(sorted(TIERS))}", "tier")
+        if e.barred_until and d < e.barred_until:
+            raise WorkflowError(f"enterprise: barred from applying until {e.barred_until} (data fraud) / "
+                                f"因数据造假 {e.barred_until} 前不得申请", "enterprise")
+        if profile is None:
+            raise WorkflowError("profile: the application has no profile yet / 尚未填写企业信息", "profile")
+        if tier not in regimes:
+            regimes[tier] = regime_for(tier, d, "new")
+        contracts.append(_validate(profile))
+        recs.append({"enterprise_id": e.id, "tier": tier, "year": year, "batch": batch, "regime": regimes[tier],
+                     "province": e.province, "status": "submitted", "profile": profile, "kind": "new",
+                     "submitted_at": now, "version": 1})
+    if not recs:
+        return []
+    A = _A
+    ids = list(s.connection().execute(insert(A).returning(A.c.id, sort_by_parameter_order=True), recs).scalars())
+    log, apps = [], []
+    for (u, *_rest), i, r in zip(items, ids, recs):
+        draft = {"status": "draft", "tier": r["tier"], "year": r["year"], "batch": r["batch"], "kind": "new",
+                 "precheck": None, "mean_score": None}
+        new = next_state("draft", "submit", r["tier"], role(u))
+        log.append((who(u), "application.create", "application", i, None, draft))
+        log.append((who(u), "application.submit", "application", i, draft, dict(draft, status=new)))
+        apps.append(_Row(id=i, status=new, tier=r["tier"], year=r["year"], batch=r["batch"], kind="new",
+                         regime=r["regime"], province=r["province"], precheck_outcome=None, mean_score=None,
+                         version=1, decision_note=None, closed_at=None))
+    audit.append_many(s, log)
+    if precheck:
+        _precheck_rows(s, list(zip(apps, contracts)), d)
+    return ids
+
+
+class _Row:
+    """An application's columns as plain attributes (bulk paths)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
 
 
 # ----------------------------------------------------------------------------- applications
@@ -229,18 +336,76 @@ def _assess(contract: dict, d: dt.date, kind: str) -> dict:
 
 
 def precheck_many(s: Session, apps: list[Application], on: Optional[dt.date] = None) -> None:
-    """The pre-check for many submitted applications at once (the engine's table backend)."""
+    """The pre-check for many submitted applications at once: the engine's table backend, then the
+    rows written in bulk (Core executemany: assessments, state changes, reviewer draws) with the
+    same audit entries, one per change and in the same order, as record_precheck one by one."""
+    d = today(on)
+    s.flush()
+    after = _precheck_rows(s, [(a, _validate(a.profile)) for a in apps], d)
+    for a, vals in after:  # keep the session's objects in step with the rows, without another UPDATE
+        for k, v in vals.items():
+            set_committed_value(a, k, v)
+
+
+def _precheck_rows(s: Session, pairs: list[tuple[Any, dict]], d: dt.date) -> list[tuple[Any, dict]]:
+    """Pre-check (application-like row, validated contract) pairs in bulk; returns (row, new values)."""
     from srdi.engine.assess import assess_table_rows
     from srdi.engine.frame import profile_row
 
-    d = today(on)
-    by_mode: dict[str, list[tuple[Application, dict]]] = {}
-    for a in apps:
-        by_mode.setdefault("review" if a.kind == "review" else "application", []).append((a, _validate(a.profile)))
-    for mode, items in by_mode.items():
-        results = assess_table_rows([profile_row(c) for _a, c in items], d, mode, "zh")
-        for (a, c), r in zip(items, results):
-            record_precheck(s, a, c, r, d)
+    by_mode: dict[str, list[tuple[Any, dict]]] = {}
+    for a, c in pairs:
+        if a.status != "submitted":
+            raise IllegalTransition(f"precheck: the application is {a.status}, not submitted", "status")
+        by_mode.setdefault("review" if a.kind == "review" else "application", []).append((a, c))
+    pools: dict = {}
+    asm_rows, app_rows, review_rows, items, after = [], [], [], [], []
+    for mode, group in by_mode.items():
+        results = assess_table_rows([profile_row(c) for _a, c in group], d, mode, "zh")
+        for (a, c), result in zip(group, results):
+            tier = result.get("tiers", {}).get(a.tier)
+            outcome = tier["outcome"] if tier else "fail"
+            pblob, psha = freeze(c)
+            rblob, rsha = freeze(result)
+            asm_rows.append({"application_id": a.id, "as_of": d, "mode": result.get("mode", "application"),
+                             "regime": (tier or {}).get("regime") or result.get("regime", a.regime), "outcome": outcome,
+                             "profile_blob": pblob, "profile_sha256": psha, "result_blob": rblob, "result_sha256": rsha})
+            items.append(("system", "assessment.freeze", "application", a.id, None,
+                          {"profile_sha256": psha, "result_sha256": rsha, "outcome": outcome, "as_of": d}))
+            before = dict(snap(a), precheck=outcome)  # as record_precheck: the outcome is set first
+            action = "precheck_fail" if outcome == "fail" else "precheck_pass"
+            new = next_state(a.status, action, a.tier, "system")
+            vals = {"status": new, "precheck_outcome": outcome, "version": a.version + 1,
+                    "decision_note": "engine pre-check: fail / 自动预审未通过" if outcome == "fail" else a.decision_note,
+                    "closed_at": utcnow() if new in FINAL else a.closed_at}
+            app_rows.append(dict({f"b_{k}": v for k, v in vals.items()}, b_id=a.id, b_ver=a.version))
+            items.append(("system", f"application.{action}", "application", a.id, before, dict(before, status=new)))
+            after.append((a, vals))
+            if outcome != "fail":
+                key = (a.tier in NATIONAL_TIERS, None if a.tier in NATIONAL_TIERS else a.province)
+                if key not in pools:
+                    pools[key] = reviewer_pool(s, a)
+                pool = pools[key]
+                if not pool:
+                    raise WorkflowError("reviewers: no reviewer available for this application / 无可用评审专家", "reviewers")
+                chosen = _rng.sample(pool, min(REVIEWERS_PER_APPLICATION, len(pool)))
+                review_rows.extend({"application_id": a.id, "reviewer_id": rid} for rid in chosen)
+                items.append(("system", "review.draw", "application", a.id, None, {"reviewers": sorted(chosen)}))
+    if not asm_rows:
+        return after
+    conn = s.connection()
+    conn.execute(insert(Assessment.__table__), asm_rows)
+    cols = ("status", "precheck_outcome", "version", "decision_note", "closed_at")
+    res = conn.execute(update(_A).where(_A.c.id == bindparam("b_id"), _A.c.version == bindparam("b_ver"))
+                       .values({c: bindparam(f"b_{c}") for c in cols}), app_rows)
+    if res.rowcount not in (-1, len(app_rows)):
+        raise IllegalTransition("precheck: applications changed meanwhile; try again / 申请已变更，请重试", "status")
+    if review_rows:
+        conn.execute(insert(_R), review_rows)
+    audit.append_many(s, items)
+    for a, vals in after:
+        if isinstance(a, _Row):
+            a.__dict__.update(vals)
+    return after
 
 
 def record_precheck(s: Session, a: Application, contract: dict, result: dict, d: dt.date) -> None:
@@ -286,15 +451,95 @@ def draw_reviewers(s: Session, a: Application, k: int = REVIEWERS_PER_APPLICATIO
     return chosen
 
 
-def reviewer_tasks(s: Session, u: User, pending_only: bool = True, limit: int = 50) -> list[dict]:
+_TASKS = (select(_R.c.id, _R.c.application_id, _A.c.tier, _A.c.year, _A.c.status, _R.c.score, _R.c.submitted_at)
+          .select_from(_R.join(_A, _A.c.id == _R.c.application_id))
+          .where(_R.c.reviewer_id == bindparam("rid")).order_by(_R.c.id).limit(bindparam("lim")))
+_TASKS_PENDING = _TASKS.where(_R.c.submitted_at.is_(None), _A.c.status == "in_review")
+
+
+def reviewer_tasks(s: Session | Connection, u: User, pending_only: bool = True, limit: int = 50) -> list[dict]:
+    """The reviewer's assignments (one Core query; s may be a Session or a Connection)."""
     if u.role != "reviewer":
         raise AccessDenied("tasks: reviewers only / 仅评审专家")
-    q = (select(Review, Application).join(Application, Application.id == Review.application_id)
-         .where(Review.reviewer_id == u.id).order_by(Review.id).limit(limit))
-    if pending_only:
-        q = q.where(Review.submitted_at.is_(None), Application.status == "in_review")
-    return [{"review_id": r.id, "application_id": a.id, "tier": a.tier, "year": a.year, "status": a.status,
-             "score": r.score, "submitted": r.submitted_at is not None} for r, a in s.execute(q)]
+    rows = s.execute(_TASKS_PENDING if pending_only else _TASKS, {"rid": u.id, "lim": int(limit)})
+    return [{"review_id": r[0], "application_id": r[1], "tier": r[2], "year": r[3], "status": r[4],
+             "score": r[5], "submitted": r[6] is not None} for r in rows]
+
+
+_SQL_TASKS = ("SELECT r.id, r.application_id, a.tier, a.year, a.status, r.score, r.submitted_at FROM wf_review r "
+              "JOIN wf_application a ON a.id = r.application_id WHERE r.reviewer_id = ?")
+_SQL_TASKS_PENDING = _SQL_TASKS + " AND r.submitted_at IS NULL AND a.status = 'in_review' ORDER BY r.id LIMIT ?"
+_SQL_TASKS_ALL = _SQL_TASKS + " ORDER BY r.id LIMIT ?"
+
+
+def reviewer_tasks_raw(raw, u: User, pending_only: bool = True, limit: int = 50) -> list[dict]:
+    """reviewer_tasks on a rawsql.Raw cursor (the hot path)."""
+    if u.role != "reviewer":
+        raise AccessDenied("tasks: reviewers only / 仅评审专家")
+    rows = raw.all(_SQL_TASKS_PENDING if pending_only else _SQL_TASKS_ALL, (u.id, int(limit)))
+    return [{"review_id": r[0], "application_id": r[1], "tier": r[2], "year": r[3], "status": r[4],
+             "score": r[5], "submitted": r[6] is not None} for r in rows]
+
+
+_SQL_APP_REVIEW = ("SELECT a.status, a.tier, a.year, a.batch, a.kind, a.precheck_outcome, a.mean_score, a.version, "
+                   "r.id, r.submitted_at FROM wf_application a LEFT JOIN wf_review r "
+                   "ON r.application_id = a.id AND r.reviewer_id = ? WHERE a.id = ?")
+_SQL_SET_SCORE = "UPDATE wf_review SET score = ?, recommend = ?, comment = ?, submitted_at = ? WHERE id = ?"
+_SQL_TALLY = ("SELECT count(*), sum(CASE WHEN submitted_at IS NULL THEN 1 ELSE 0 END), sum(score) "
+              "FROM wf_review WHERE application_id = ?")
+_SQL_SCORED = "UPDATE wf_application SET status = ?, mean_score = ?, version = ? WHERE id = ? AND version = ?"
+_SQL_SCORED_FINAL = ("UPDATE wf_application SET status = ?, mean_score = ?, version = ?, closed_at = ? "
+                     "WHERE id = ? AND version = ?")
+
+
+def submit_score_core(conn, u: User, app_id: int, score: int, recommend: Optional[bool] = None,
+                      comment: str = "") -> dict:
+    """submit_score on a Connection's transaction (the reviewers' hot path: four to six plain
+    statements, no ORM unit of work). Same checks, errors, rows and audit entries as submit_score;
+    the caller commits. `conn`: a Connection or a rawsql.Raw cursor on the transaction. On PostgreSQL
+    the application row is locked (FOR UPDATE) first, then the audit head, as submit_score does."""
+    from .rawsql import Raw
+
+    if u is None or u.role != "reviewer":
+        raise AccessDenied("score: reviewers only / 仅评审专家")
+    if not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= 100:
+        raise WorkflowError(f"score: {score!r} must be a whole number 0..100 / 分数须为 0-100 的整数", "score")
+    raw = conn if isinstance(conn, Raw) else Raw(conn)
+    try:
+        row = raw.one(_SQL_APP_REVIEW + ("" if raw.sqlite else " FOR UPDATE OF a"), (u.id, app_id))
+        if row is None:
+            raise AccessDenied(f"application {app_id}: not found / 不存在")
+        status, tier, year, batch, kind, pre, _mean, version, rid, submitted = row
+        if rid is None:
+            raise AccessDenied(f"application {app_id}: not assigned to you / 未分配给您")
+        if status != "in_review":
+            raise IllegalTransition(f"score: the application is {status}, not in review / 当前不在评审阶段", "status")
+        if submitted is not None:
+            raise IllegalTransition("score: already submitted; scores are final / 已提交评分，不能修改", "score")
+        rec = score >= PASS_SCORE if recommend is None else recommend
+        now = utcnow()
+        raw.run(_SQL_SET_SCORE, (score, rec, comment, raw.ts(now), rid))
+        items = [(who(u), "review.score", "review", rid, None, {"application_id": app_id, "score": score, "recommend": rec})]
+        n, still_open, total = raw.one(_SQL_TALLY, (app_id,))
+        if not still_open:
+            mean = total / n
+            before = {"status": status, "tier": tier, "year": year, "batch": batch, "kind": kind, "precheck": pre,
+                      "mean_score": mean}  # as submit_score: the mean is set before the move
+            new = next_state(status, "scores_complete", tier, "system")
+            if new in FINAL:
+                done = raw.run(_SQL_SCORED_FINAL, (new, mean, version + 1, raw.ts(now), app_id, version))
+            else:
+                done = raw.run(_SQL_SCORED, (new, mean, version + 1, app_id, version))
+            if done != 1:  # the ORM's optimistic version check, kept for mixed writers
+                raise IllegalTransition(f"score: application {app_id} changed meanwhile; try again / 申请已变更，请重试",
+                                        "status")
+            items.append(("system", "application.scores_complete", "application", app_id, before,
+                          dict(before, status=new)))
+        audit.write_raw(raw, None, items)
+    finally:
+        if raw is not conn:
+            raw.close()
+    return {"review_id": rid, "application_id": app_id, "score": score}
 
 
 def submit_score(s: Session, u: User, app_id: int, score: int, recommend: Optional[bool] = None,
