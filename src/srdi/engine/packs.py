@@ -429,8 +429,9 @@ def _select_mode(nodes: list[Node], mode: str) -> list[Node]:
 @functools.lru_cache(maxsize=256)
 def resolve_pack(pack_id: str, year: int, mode: str) -> Pack:
     """The pack as it applies to an assessment in `year` (as-of year) and `mode` (read-only:
-    copy it before changing it)."""
-    return _cached(f"resolved:{pack_id}:{year}:{mode}", lambda: _resolve_pack(pack_id, year, mode))
+    copy it before changing it). Kept in memory only: resolving takes a few ms, while persisting
+    every (year, mode) ever used made the cache file, read on every start, grow without bound."""
+    return _resolve_pack(pack_id, year, mode)
 
 
 def _resolve_pack(pack_id: str, year: int, mode: str) -> Pack:
