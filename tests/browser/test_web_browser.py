@@ -6,9 +6,11 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 
 import pytest
 import yaml
+from playwright.sync_api import expect
 
 from web_browser_fixtures import CASES_DIR, base_url, browser, page, shots  # noqa: F401 (fixtures)
 from srdi.profile import validate_profile
@@ -81,7 +83,9 @@ def test_progress_is_kept_and_inline_validation(page):
     page.fill('[name="financials.y1.rd_expense"]', "12.3")
     page.fill('[name="uscc"]', "91320500MA1N8RQP75")  # wrong check digit: the server says so inline
     page.click("#submit-btn")
-    page.wait_for_function("document.querySelector('[data-err-for=\"uscc\"]').textContent.length > 0")
+    # a locator wait, not wait_for_function: polling a string predicate needs eval, which the
+    # page's CSP (script-src 'self') refuses when the answer is not there at the first look
+    expect(page.locator('[data-err-for="uscc"]')).to_have_text(re.compile(r"\S"), timeout=10_000)
     page.reload()
     assert page.locator('[name="name"]').input_value() == "保存测试有限公司"
     assert page.locator('[name="financials.y1.rd_expense"]').input_value() == "12.3"
