@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-__all__ = ["t", "has", "names", "normalise_lang", "fmt_yuan_wan", "fmt_pct", "LANGS", "DEFAULT_LANG"]
+__all__ = ["t", "has", "names", "name_pairs", "normalise_lang", "fmt_yuan_wan", "fmt_pct", "LANGS", "DEFAULT_LANG"]
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -72,6 +72,12 @@ def names(kind: str, lang: str = "zh") -> dict[str, str]:
     Kinds: tier, tier_short, title (the catalogue's ``<kind>.<id>`` keys)."""
     prefix = kind + "."
     return {k[len(prefix):]: t(k, lang) for k in _load() if k.startswith(prefix)}
+
+
+def name_pairs(kind: str, keys: Any = None) -> dict[str, tuple[str, str]]:
+    """{id: (zh, en)} of one kind, in catalogue order, or in the order of `keys` when given."""
+    zh, en = names(kind, "zh"), names(kind, "en")
+    return {k: (zh[k], en[k]) for k in (keys if keys is not None else zh)}
 
 
 def _decimal(x: Any) -> Decimal | None:

@@ -13,6 +13,8 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from srdi.i18n import name_pairs
+
 from .costs import CostModelError, load_costs
 
 __all__ = ["make_plan", "render_text", "CostModelError", "load_costs", "TIERS"]
@@ -46,10 +48,7 @@ LEVER_NAMES = {
     "high_tech_enterprise": {"zh": "申请高新技术企业认定", "en": "obtain the High-Tech Enterprise certificate"},
     "title": {"zh": "先通过下一层级并获得称号", "en": "pass the lower tier first and obtain its title"},
 }
-TIER_NAMES = {"innovative_sme": {"zh": "创新型中小企业", "en": "innovative SME"},
-              "tech_innovative_sme": {"zh": "科技和创新型中小企业", "en": "tech-based and innovative SME"},
-              "srdi_sme": {"zh": "专精特新中小企业", "en": "SRDI SME"},
-              "little_giant": {"zh": "专精特新\"小巨人\"企业", "en": "SRDI little giant"}}
+TIER_NAMES = {k: {"zh": zh, "en": en} for k, (zh, en) in name_pairs("tier_short").items()}  # i18n catalogue
 
 
 def _yuan(fen: int) -> Any:

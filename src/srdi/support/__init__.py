@@ -12,13 +12,12 @@ from typing import Any
 
 import yaml
 
+from srdi.i18n import name_pairs
+
 TIERS_WITH_TITLES = {"provincial_srdi_sme": "srdi_sme", "little_giant": "little_giant",
                      "innovative_sme": "innovative_sme", "tech_innovative_sme": "tech_innovative_sme"}
 KINDS = ("grant", "reward", "loan", "priority")
-TIER_NAMES = {"innovative_sme": {"zh": "创新型中小企业", "en": "Innovative SME"},
-              "tech_innovative_sme": {"zh": "科技和创新型中小企业", "en": "Tech-based and innovative SME"},
-              "srdi_sme": {"zh": "专精特新中小企业", "en": "SRDI SME"},
-              "little_giant": {"zh": "专精特新\"小巨人\"企业", "en": "SRDI little giant"}}
+TIER_NAMES = {k: {"zh": zh, "en": en} for k, (zh, en) in name_pairs("tier_short").items()}  # i18n catalogue
 
 
 class CatalogueError(ValueError):

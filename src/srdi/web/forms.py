@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from srdi.i18n import name_pairs
+
 YEARS = ("y1", "y2", "y3")
 LISTS = ("titles", "awards", "standards_led", "equity_financing")
 _WAN = Decimal(10000)
@@ -71,18 +73,7 @@ def _size_industry_options():
     return tuple((k, zh, en) for k, (zh, en) in SIZE_INDUSTRIES.items())
 
 
-TITLE_NAMES = {
-    "innovative_sme": ("创新型中小企业", "Innovative SME"),
-    "tech_sme": ("科技型中小企业", "Tech-based SME"),
-    "tech_innovative_sme": ("科技和创新型中小企业", "Tech & innovative SME"),
-    "provincial_srdi_sme": ("省级专精特新中小企业", "Provincial SRDI SME"),
-    "little_giant": ("专精特新“小巨人”", "SRDI little giant"),
-    "high_tech_enterprise": ("高新技术企业", "High-tech enterprise"),
-    "tech_innovation_demo_enterprise": ("科技创新示范企业", "Tech-innovation demonstration enterprise"),
-    "ip_advantage_enterprise": ("知识产权优势企业", "IP advantage enterprise"),
-    "ip_demo_enterprise": ("知识产权示范企业", "IP demonstration enterprise"),
-    "single_champion": ("制造业单项冠军", "Manufacturing single champion"),
-}
+TITLE_NAMES = name_pairs("title")  # (zh, en) by titles[].type, from the i18n catalogue
 
 
 def sections() -> list[Section]:

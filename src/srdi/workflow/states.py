@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from srdi.i18n import name_pairs
+
 STATES = ("draft", "submitted", "in_review", "scored", "national_review", "publicity",
           "certified", "renewed", "rejected", "withdrawn")
 FINAL = frozenset({"certified", "renewed", "rejected", "withdrawn"})
@@ -26,12 +28,7 @@ OPEN = frozenset(STATES) - FINAL
 PROVINCIAL_TIERS = frozenset({"innovative_sme", "tech_innovative_sme", "srdi_sme"})
 NATIONAL_TIERS = frozenset({"little_giant"})
 TIERS = PROVINCIAL_TIERS | NATIONAL_TIERS
-TIER_NAMES = {
-    "innovative_sme": ("创新型中小企业", "innovative SME"),
-    "tech_innovative_sme": ("科技和创新型中小企业", "tech-based and innovative SME"),
-    "srdi_sme": ("专精特新中小企业", "SRDI SME"),
-    "little_giant": ('专精特新"小巨人"企业', "little giant"),
-}
+TIER_NAMES = name_pairs("tier_short", ("innovative_sme", "tech_innovative_sme", "srdi_sme", "little_giant"))
 STATE_NAMES = {
     "draft": ("草稿", "draft"), "submitted": ("已提交", "submitted"), "in_review": ("专家评审中", "in review"),
     "scored": ("待省级决定", "awaiting provincial decision"), "national_review": ("工信部审核中", "national review"),
