@@ -96,8 +96,6 @@ def candidate_frame(base: dict, combos: list[tuple], at: dt.date, params: dict, 
     `schema` ({column: dtype}; columns absent from the base and untouched are null)."""
     import polars as pl
 
-    from .search import _list_key
-
     eff = eff or Effects(base, at, params)
     n = len(combos)
     changed = candidate_columns(eff, combos)
@@ -106,18 +104,28 @@ def candidate_frame(base: dict, combos: list[tuple], at: dt.date, params: dict, 
         vals = changed.get(k)
         if vals is None:
             series.append(pl.Series(k, [base.get(k)], dtype=dtp).new_from_index(0, n))
-        elif isinstance(dtp, pl.List):
-            uniq: dict = {}
-            objs: list[Any] = []
-            idx = []
-            for v in vals:
-                key = _list_key(v)
-                j = uniq.get(key)
-                if j is None:
-                    j = uniq[key] = len(objs)
-                    objs.append(v)
-                idx.append(j)
-            series.append(pl.Series(k, objs, dtype=dtp).gather(idx))
         else:
-            series.append(pl.Series(k, vals, dtype=dtp))
+            series.append(column(k, vals, dtp))
     return pl.DataFrame(series)
+
+
+def column(name: str, vals: list, dtp):
+    """A typed Series of vals; list-of-struct cells are built once per distinct value and
+    gathered (candidates mostly share them)."""
+    import polars as pl
+
+    from .search import _list_key
+
+    if not isinstance(dtp, pl.List):
+        return pl.Series(name, vals, dtype=dtp)
+    uniq: dict = {}
+    objs: list[Any] = []
+    idx = []
+    for v in vals:
+        key = _list_key(v)
+        j = uniq.get(key)
+        if j is None:
+            j = uniq[key] = len(objs)
+            objs.append(v)
+        idx.append(j)
+    return pl.Series(name, objs, dtype=dtp).gather(idx)

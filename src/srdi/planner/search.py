@@ -125,6 +125,8 @@ def rows_frame(rows: list[dict], schema: dict):
     distinct values and gathered; scalar columns go through Polars' typed constructors."""
     import polars as pl
 
+    from .bulk import column
+
     n = len(rows)
     cols = []
     for k, dtp in schema.items():
@@ -132,20 +134,8 @@ def rows_frame(rows: list[dict], schema: dict):
         v0 = vals[0]
         if all(v is v0 for v in vals):
             cols.append(pl.Series(k, [v0], dtype=dtp).new_from_index(0, n))
-        elif isinstance(dtp, pl.List):
-            uniq: dict = {}
-            objs = []
-            idx = []
-            for v in vals:
-                key = _list_key(v)
-                j = uniq.get(key)
-                if j is None:
-                    j = uniq[key] = len(objs)
-                    objs.append(v)
-                idx.append(j)
-            cols.append(pl.Series(k, objs, dtype=dtp).gather(idx))
         else:
-            cols.append(pl.Series(k, vals, dtype=dtp))
+            cols.append(column(k, vals, dtp))
     return pl.DataFrame(cols)
 
 
