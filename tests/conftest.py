@@ -23,3 +23,12 @@ def shared_cases():
 
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore::pytest.PytestCollectionWarning")
+
+
+def run_closures(comp, value, row: dict):
+    """Evaluate `value`, built by a Compiler over ClosureOps (the one-firm backend), for one row:
+    the outputs it bound first, in order, as engine.assess.run_row does."""
+    e = dict(row)
+    for k, f in comp.out.items():
+        e[k] = f(e)
+    return value(e) if callable(value) else value

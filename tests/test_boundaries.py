@@ -11,9 +11,10 @@ import pytest
 
 from srdi.engine.blocks import PT, Compiler, Entry
 from srdi.engine.measures import FIN_COUNT, FIN_MONEY, RATIOS, Ctx, path_kind
-from srdi.engine.ops import ScalarOps
+from srdi.engine.ops import ClosureOps
 from srdi.engine.packs import PACK_FILES, load_pack, local_packs, resolve_pack
 from srdi.engine.syntax import Test
+from conftest import run_closures
 
 AS_OF = dt.date(2025, 5, 1)
 Y = AS_OF.year
@@ -112,12 +113,12 @@ def row_at(t: Test, delta: int) -> dict:
 
 
 def evaluate(t: Test, row: dict):
-    c = Compiler(ScalarOps(row), Ctx(as_of=AS_OF, mode="application"))
+    c = Compiler(ClosureOps(), Ctx(as_of=AS_OF, mode="application"))
     for prov, lp in local_packs().items():
         for k, spec in lp["inputs"].items():
             c.ctx.local_kinds[f"local_indicators.{k}"] = spec["kind"]
     ok, *_ = c.test(t)
-    return ok
+    return run_closures(c, ok, row)
 
 
 def expect(op: str, side: int) -> bool:
@@ -173,8 +174,9 @@ def test_band_edges_score_the_favourable_band(pid, n):
             if t.op == "==" and side != 0:
                 continue
             row = row_at(t, side)
-            c = Compiler(ScalarOps(row), Ctx(as_of=AS_OF, mode="application"))
+            c = Compiler(ClosureOps(), Ctx(as_of=AS_OF, mode="application"))
             lo, hi = c.indicator(n, "x", None, [])
+            lo, hi = run_closures(c, lo, row), run_closures(c, hi, row)
             assert lo == hi, f"{n.id}: undetermined at {t.text}"
             assert lo == want * PT, f"{n.id} {t.text} side {side}: {lo / PT} != {want}"
 

@@ -10,9 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from srdi.engine.assess import compile_all
+from srdi.engine.assess import compile_row, run_row
 from srdi.engine.frame import profile_row
-from srdi.engine.ops import ScalarOps
 from srdi.planner.costs import load_costs
 from srdi.planner.levers import apply_actions
 from srdi.planner.search import DateResult, Planner
@@ -44,9 +43,9 @@ def _brute(pl, tier, T, rowT, levers):
         if best is not None and cost >= best:
             continue
         r = apply_actions(rowT, acts, T, pl.costs["levers"])
-        ok = compile_all(ScalarOps(r), T, pl.mode).values[f"{tier}#ok"]
+        ok = run_row(compile_row(T, pl.mode), r)[f"{tier}#ok"]
         if ok is True and all(
-                compile_all(ScalarOps(apply_actions(rowT, acts, T0, pl.costs["levers"])), T0, "application").values[f"{t0}#ok"] is True
+                run_row(compile_row(T0, "application"), apply_actions(rowT, acts, T0, pl.costs["levers"]))[f"{t0}#ok"] is True
                 for a in acts for t0, T0 in a.checks):
             best = cost
     return best

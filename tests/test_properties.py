@@ -82,24 +82,3 @@ def test_scalar_and_polars_backends_agree(ps, as_of, mode):
         one = assess_profile(c, as_of, mode)
         assert json.dumps(one, sort_keys=True, default=str) == json.dumps(t, sort_keys=True, default=str)
 
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(p=profiles(2025), as_of=st.sampled_from(["2025-05-01", "2026-06-01", "2027-03-01"]),
-       mode=st.sampled_from(["application", "review"]))
-def test_closures_compiled_once_agree_with_eager_evaluation(p, as_of, mode):
-    """The one-firm path runs closures compiled once per (as-of, mode); the eager ScalarOps walk of
-    the same blocks must give every output the same value, firm after firm (no state leaks)."""
-    import datetime as dt
-
-    from srdi.engine.assess import compile_all, compile_row, run_row
-    from srdi.engine.ops import ScalarOps
-
-    try:
-        row = profile_row(validate_profile(p).to_contract_dict())
-    except ProfileError:
-        assume(False)
-    d = dt.date.fromisoformat(as_of)
-    eager = compile_all(ScalarOps(row), d, mode).values
-    closures = run_row(compile_row(d, mode), row)
-    assert set(eager) <= set(closures)
-    assert {k: closures[k] for k in eager} == eager

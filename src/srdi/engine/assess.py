@@ -26,7 +26,7 @@ class Compiled:
     mode: str
     regime: str
     plans: list[TierPlan]
-    values: dict[str, Any]  # scalar values or Polars expressions, by output key
+    values: dict[str, Any]  # closures (one row) or Polars expressions, by output key
     ctx: Ctx
 
 

@@ -59,8 +59,7 @@ class Compiler:
         self.ctx = ctx
         self.out: dict[str, Any] = {}
         self._measures: dict[tuple, Any] = {}
-        if ops.name != "scalar":
-            ops.binder = self.bind  # measures share intermediate columns (ops.share)
+        ops.binder = self.bind  # measures share intermediate columns (ops.share)
 
     def measure(self, name: str, year: int | None, args: dict):
         """A measure instance, built once per compile; in a table each of its parts is one
@@ -69,15 +68,14 @@ class Compiler:
         q = self._measures.get(k)
         if q is None:
             q = measure(self.o, self.ctx, name, year, args)
-            if self.o.name != "scalar":
-                base = f"m:{name}[{year}]{k[2] if args else ''}"
-                is_col = self.o.is_column
-                if not is_col(q.num):
-                    q.num = self.bind(f"{base}#num", q.num)
-                if q.den_col and not is_col(q.den):
-                    q.den = self.bind(f"{base}#den", q.den)
-                if q.obs is not None and not is_col(q.obs):
-                    q.obs = self.bind(f"{base}#obs", q.obs)
+            base = f"m:{name}[{year}]{k[2] if args else ''}"
+            is_col = self.o.is_column
+            if not is_col(q.num):
+                q.num = self.bind(f"{base}#num", q.num)
+            if q.den_col and not is_col(q.den):
+                q.den = self.bind(f"{base}#den", q.den)
+            if q.obs is not None and not is_col(q.obs):
+                q.obs = self.bind(f"{base}#obs", q.obs)
             if q.obs is None and q.unit == "count":
                 q.obs = self.o.to_float(q.num)  # a count shows as itself (read from its column)
             self._measures[k] = q
@@ -90,7 +88,7 @@ class Compiler:
         return self.ref(key)
 
     def ref(self, key: str):
-        return self.out[key] if self.o.name == "scalar" else self.o.ref(key)
+        return self.o.ref(key)
 
     # ------------------------------------------------------------------ tests and literals
     _FRACTIONS: dict = {}

@@ -2,7 +2,7 @@
 
 A measure is an exact rational `num / den` over input columns (money in fen, percents scaled by
 10^4), so that every threshold is decided by integer arithmetic (convention C2), plus a float
-`obs` used only for display. One definition serves one firm (ScalarOps) and a table (PolarsOps).
+`obs` used only for display. One definition serves one firm (ClosureOps) and a table (PolarsOps).
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ class Q:
     @property
     def den_is_constant(self) -> bool:
         # constant denominators are plain ints given by the measure itself (FEN, SCALE4, 1);
-        # a column denominator may also be an int in the scalar backend, hence the flag
+        # (a flag rather than a type test: it also says the denominator must be bound as a column)
         return isinstance(self.den, int) and not self.den_col
 
     den_col: bool = False

@@ -1,10 +1,10 @@
 """Column operations with three-valued (Kleene) logic, in two interchangeable backends.
 
 Every rule building block is written once against this small interface. `PolarsOps` builds
-Polars expressions (a table of any size, one enterprise being a table of one; the same batch
-function runs inside Spark's mapInArrow). `ScalarOps` evaluates the same calls eagerly on one
-row of plain Python values: it exists only so that a one-firm `srdi assess` starts without
-importing Polars (cold start). Tests check that both backends agree.
+Polars expressions (a table of any size; the same batch function runs inside Spark's
+mapInArrow). `ClosureOps` builds plain Python closures over one row, compiled once per as-of
+date and mode: a one-firm `srdi assess` runs them without importing Polars (cold start) and the
+web API and the planner run them per request. Tests check that both backends agree.
 
 Null means "input missing" (convention C6): comparisons with null give null; `and_` is false
 as soon as one operand is false, `or_` is true as soon as one is true.
@@ -18,168 +18,6 @@ from typing import Any, Callable, Sequence
 
 # comparison operators; the same functions build Polars expressions from Exprs
 _CMP = {">=": _op.ge, ">": _op.gt, "<=": _op.le, "<": _op.lt, "==": _op.eq, "!=": _op.ne}
-
-
-class ScalarOps:
-    """Eager evaluation on one row (a dict path -> value)."""
-
-    name = "scalar"
-
-    def __init__(self, row: dict[str, Any]):
-        self.row = row
-
-    # inputs and literals
-    def col(self, path: str, kind: str = "") -> Any:
-        return self.row.get(path)
-
-    def lit(self, v: Any, kind: str = "") -> Any:
-        return v
-
-    # arithmetic (null-propagating); `wide` marks products that need 128-bit ints in Polars
-    def add(self, a, b):
-        return None if a is None or b is None else a + b
-
-    def sub(self, a, b):
-        return None if a is None or b is None else a - b
-
-    def mul(self, a, b):
-        return None if a is None or b is None else a * b
-
-    def wide(self, a):
-        return a
-
-    def cmp(self, a, op: str, b):
-        if a is None or b is None:
-            return None
-        return _CMP[op](a, b)
-
-    def isin(self, a, values: Sequence[Any]):
-        return None if a is None else a in values
-
-    def share(self, key: str, x):
-        """A value several expressions read (a table computes it once, as a column)."""
-        return x
-
-    def code_of(self, a, keys: Sequence[Any]):
-        """The position of a in keys; null when a is null or not a key."""
-        if a is None:
-            return None
-        try:
-            return keys.index(a)
-        except ValueError:
-            return None
-
-    def take(self, values: Sequence[Any], code):
-        """values[code] (ints or nulls); null when code is null."""
-        return None if code is None else values[code]
-
-    def count_true(self, xs: Sequence[Any]):
-        """How many of xs are true; null if any is null."""
-        xs = list(xs)
-        return None if any(x is None for x in xs) else sum(1 for x in xs if x)
-
-    def min_known(self, xs: Sequence[Any]):
-        """The least of the non-null xs (null when all are null)."""
-        known = [x for x in xs if x is not None]
-        return min(known) if known else None
-
-    # Kleene logic
-    def and_(self, xs: Sequence[Any]):
-        xs = list(xs)
-        if any(x is False for x in xs):
-            return False
-        return None if any(x is None for x in xs) else True
-
-    def or_(self, xs: Sequence[Any]):
-        xs = list(xs)
-        if any(x is True for x in xs):
-            return True
-        return None if any(x is None for x in xs) else False
-
-    def not_(self, x):
-        return None if x is None else (not x)
-
-    def is_true(self, x):
-        return x is True
-
-    def is_null(self, x):
-        return x is None
-
-    def fill_null(self, x, v):
-        return v if x is None else x
-
-    def if_(self, cond, then, otherwise):
-        """cond must be decided (no null): use is_true / fill_null first."""
-        return then if cond else otherwise
-
-    def first(self, conds: Sequence[Any], values: Sequence[Any], default):
-        for c, v in zip(conds, values):
-            if c:
-                return v
-        return default
-
-    def pick(self, gate, conds: Sequence[Any], labels: Sequence[Any]):
-        """The label of the first decided-true cond when gate is decided true, else null."""
-        return self.first(conds, labels, None) if gate else None
-
-    def sum_(self, xs: Sequence[Any]):
-        xs = list(xs)
-        return None if any(x is None for x in xs) else sum(xs)
-
-    def max_(self, xs: Sequence[Any]):
-        xs = list(xs)
-        return None if any(x is None for x in xs) else max(xs)
-
-    def to_float(self, a, scale: float = 1.0):
-        return None if a is None else float(a) / scale
-
-    def div_float(self, a, b):
-        if a is None or b is None or b == 0:
-            return None
-        return float(a) / float(b)
-
-    def sqrt_float(self, a):
-        return None if a is None or a < 0 else a ** 0.5
-
-    def sub_float(self, a, b):
-        return None if a is None or b is None else a - b
-
-    # dates
-    def year_of(self, d):
-        return None if d is None else d.year
-
-    def is_jan1(self, d):
-        return None if d is None else (d.month == 1 and d.day == 1)
-
-    def full_years_to_jan1(self, d, year: int):
-        """C9: full years from date d to 1 January of `year` (0 when d is later)."""
-        if d is None:
-            return None
-        return max(0, year - d.year - (0 if (d.month, d.day) == (1, 1) else 1))
-
-    # lists of records (titles, awards, equity rounds, standards)
-    def list_any(self, path: str, pred: Callable[[Callable[[str], Any]], Any]):
-        items = self.row.get(path)
-        if items is None:
-            return None
-        return self.or_([pred(lambda f, it=it: it.get(f)) for it in items])
-
-    def list_sum(self, path: str, value_field: str, pred: Callable[[Callable[[str], Any]], Any]):
-        """Sum of value_field over items where pred holds; null if an item's pred is unknown."""
-        items = self.row.get(path)
-        if items is None:
-            return None
-        total = 0
-        for it in items:
-            p = pred(lambda f, it=it: it.get(f))
-            if p is None:
-                return None
-            if p:
-                v = it.get(value_field)
-                if v is None:
-                    return None
-                total += v
-        return total
 
 
 def _years_table(year: int):
@@ -419,10 +257,9 @@ def _fn(v):
 
 
 class ClosureOps:
-    """Compiles the blocks once into plain Python closures over one row; `run` then evaluates a
-    firm in one pass over the outputs. Same semantics as ScalarOps (tests compare them), but the
-    rule structure is walked once per (as-of, mode) instead of once per firm, which is what makes
-    one assessment cheap enough for a web server and the planner's many candidates.
+    """Compiles the blocks once into plain Python closures over one row; `assess.run_row` then
+    evaluates a firm in one pass over the outputs (the rule structure is walked once per
+    (as-of, mode), not once per firm).
 
     A row is a dict: input paths and, as they are computed, output keys (which hold '#').
     """
@@ -514,17 +351,7 @@ class ClosureOps:
         return f
 
     def count_true(self, xs):
-        fs = [_fn(x) for x in xs]
-
-        def f(e):
-            n = 0
-            for g in fs:
-                v = g(e)
-                if v is None:
-                    return None
-                n += bool(v)
-            return n
-        return f
+        return self.sum_(xs)  # booleans add as 0/1; a null makes the count null
 
     def min_known(self, xs):
         fs = [_fn(x) for x in xs]

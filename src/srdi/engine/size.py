@@ -53,11 +53,8 @@ def size_measure(o, ctx: Ctx, name: str, year: int) -> Q:
     def uses(spec, f):
         return any(g == f for g, _ in spec["small"])
 
-    if o.name == "scalar":  # one firm: only the inputs its own industry uses
-        spec = table.get(ind)
-        used = [f for f in fields if spec and uses(spec, f)]
-    else:
-        used = [f for f in fields if any(uses(s, f) for s in table.values())]
+    # every indicator some industry uses (the explanation lists only the firm's own industry's)
+    used = [f for f in fields if any(uses(s, f) for s in table.values())]
     inputs = ["size_industry"] + [fin(year, f) for f in used]
     code = o.share("size#industry_code", o.code_of(ind, keys))
     known = o.not_(o.is_null(code))
