@@ -441,29 +441,8 @@ class ScoreOracle:
         return ScoreOracle(*self.args, pos=pos)
 
     def __call__(self, idx: tuple, tch: frozenset) -> bool:
-        if self.gate.route_true:
-            return True
-        for inp in self.route_fb:
-            if inp & tch:
-                return True
-        for get, tab, _, _ in self.route_tabs:
-            if tab[get(idx)]:
-                return True
-        tot = self.const_tot
-        per = list(self.const_per)
-        for get, tab, ci, _, _ in self.exact:
-            v = tab[get(idx)]
-            tot += v
-            if ci is not None:
-                per[ci] += v
-        for inp, lo, mx, ci in self.fallback:
-            v = mx if inp & tch else lo
-            tot += v
-            if ci is not None:
-                per[ci] += v
-        if tot < self.gate.line:
-            return False
-        return all(m is None or per[i] >= m for i, m in enumerate(self.cats))
+        """Whether a complete combination can pass: `partial` with every lever fixed."""
+        return self.partial(idx, tch)
 
 
 def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list, seen: set,
