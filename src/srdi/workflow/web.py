@@ -101,6 +101,15 @@ def _on_loop(store) -> bool:
     return store.dialect == "sqlite"
 
 
+async def _write(request: Request, fn):
+    """fn(session, user) in one write transaction of this request (_tx), off the event loop."""
+    def go():
+        with _tx(request) as (s, u):
+            return fn(s, u)
+
+    return await run_in_threadpool(go)
+
+
 async def _json(request: Request) -> dict:
     try:
         body = await request.json()
@@ -268,18 +277,17 @@ def api_applications(request: Request, status: Optional[str] = None, tier: Optio
 async def api_create_application(request: Request):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            eid = body.get("enterprise_id") or u.enterprise_id
-            if eid is None:
-                raise WorkflowError("enterprise_id: required / 必填", "enterprise_id")
-            a = service.create_application(s, u, int(eid), str(_need(body, "tier")), int(body.get("year") or service.today().year),
-                                           body.get("profile"), body.get("batch"))
-            if body.get("profile") is not None:
-                service._validate(body["profile"])
-            return _jsonable(service.application_dict(s, a, u))
+    def go(s, u):
+        eid = body.get("enterprise_id") or u.enterprise_id
+        if eid is None:
+            raise WorkflowError("enterprise_id: required / 必填", "enterprise_id")
+        a = service.create_application(s, u, int(eid), str(_need(body, "tier")), int(body.get("year") or service.today().year),
+                                       body.get("profile"), body.get("batch"))
+        if body.get("profile") is not None:
+            service._validate(body["profile"])
+        return _jsonable(service.application_dict(s, a, u))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.get(f"{API}/applications/{{app_id}}")
@@ -292,11 +300,10 @@ def api_application(request: Request, app_id: int):
 async def api_profile(request: Request, app_id: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            return _jsonable(service.application_dict(s, service.update_draft(s, u, app_id, body.get("profile", body)), u))
+    def go(s, u):
+        return _jsonable(service.application_dict(s, service.update_draft(s, u, app_id, body.get("profile", body)), u))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/applications/{{app_id}}/submit")
@@ -321,36 +328,33 @@ def api_reviews(request: Request, app_id: int):
 async def api_decide(request: Request, app_id: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            a = service.decide(s, u, app_id, str(_need(body, "action")), str(body.get("note") or ""))
-            return _jsonable(service.application_dict(s, a, u))
+    def go(s, u):
+        a = service.decide(s, u, app_id, str(_need(body, "action")), str(body.get("note") or ""))
+        return _jsonable(service.application_dict(s, a, u))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/applications/{{app_id}}/objections", status_code=201)
 async def api_object(request: Request, app_id: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            o = service.file_objection(s, u, app_id, str(_need(body, "text")))
-            return {"id": o.id, "application_id": app_id, "filed_on": str(o.filed_on)}
+    def go(s, u):
+        o = service.file_objection(s, u, app_id, str(_need(body, "text")))
+        return {"id": o.id, "application_id": app_id, "filed_on": str(o.filed_on)}
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/objections/{{obj_id}}/resolve")
 async def api_resolve(request: Request, obj_id: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            o = service.resolve_objection(s, u, obj_id, bool(_need(body, "upheld", bool)), str(body.get("note") or ""))
-            return {"id": o.id, "resolution": o.resolution}
+    def go(s, u):
+        o = service.resolve_objection(s, u, obj_id, bool(_need(body, "upheld", bool)), str(body.get("note") or ""))
+        return {"id": o.id, "resolution": o.resolution}
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/applications/{{app_id}}/close-publicity")
@@ -385,23 +389,21 @@ def api_cert(request: Request, cert_id: int):
 async def api_annual(request: Request, cert_id: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            up = service.annual_update(s, u, cert_id, _need(body, "profile", dict), body.get("year"))
-            return {"id": up.id, "year": up.year, "on_time": up.on_time}
+    def go(s, u):
+        up = service.annual_update(s, u, cert_id, _need(body, "profile", dict), body.get("year"))
+        return {"id": up.id, "year": up.year, "on_time": up.on_time}
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/certifications/{{cert_id}}/review", status_code=201)
 async def api_open_review(request: Request, cert_id: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            return _jsonable(service.application_dict(s, service.open_review(s, u, cert_id, body.get("profile")), u))
+    def go(s, u):
+        return _jsonable(service.application_dict(s, service.open_review(s, u, cert_id, body.get("profile")), u))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 def _ent_dict(e: Enterprise) -> dict:
@@ -428,35 +430,32 @@ def api_enterprise(request: Request, eid: int):
 async def api_create_enterprise(request: Request):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            return _ent_dict(service.create_enterprise(s, u, str(_need(body, "name")), str(_need(body, "province")),
-                                                       body.get("uscc")))
+    def go(s, u):
+        return _ent_dict(service.create_enterprise(s, u, str(_need(body, "name")), str(_need(body, "province")),
+                                                   body.get("uscc")))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/enterprises/{{eid}}/revoke")
 async def api_revoke(request: Request, eid: int):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            return _jsonable(service.revoke(s, u, eid, str(_need(body, "reason")), str(body.get("note") or ""),
-                                            body.get("certification_id")))
+    def go(s, u):
+        return _jsonable(service.revoke(s, u, eid, str(_need(body, "reason")), str(body.get("note") or ""),
+                                        body.get("certification_id")))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/users", status_code=201)
 async def api_create_user(request: Request):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            return _user_dict(create_account(s, u, body))
+    def go(s, u):
+        return _user_dict(create_account(s, u, body))
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 def create_account(s, u: User, body: dict) -> User:
@@ -532,24 +531,22 @@ def api_dashboard_xlsx(request: Request):
 async def api_goal(request: Request):
     body = await _json(request)
 
-    def go():
-        with _tx(request) as (s, u):
-            g = dashboards.set_goal(s, u, str(_need(body, "province")), str(_need(body, "tier")), int(_need(body, "year")),
-                                    int(_need(body, "goal")))
-            return {"province": g.province, "tier": g.tier, "year": g.year, "goal": g.goal}
+    def go(s, u):
+        g = dashboards.set_goal(s, u, str(_need(body, "province")), str(_need(body, "tier")), int(_need(body, "year")),
+                                int(_need(body, "goal")))
+        return {"province": g.province, "tier": g.tier, "year": g.year, "goal": g.goal}
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 @router.post(f"{API}/import")
 async def api_import(request: Request, filename: str = "list.csv"):
     data = await request.body()
 
-    def go():
-        with _tx(request) as (s, u):
-            return importer.import_file(s, u, data, filename).as_dict()
+    def go(s, u):
+        return importer.import_file(s, u, data, filename).as_dict()
 
-    return await run_in_threadpool(go)
+    return await _write(request, go)
 
 
 # ============================================================================= pages
