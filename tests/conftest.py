@@ -12,13 +12,24 @@ def case_files():
     return sorted(CASES_DIR.glob("*.yaml"))
 
 
-@pytest.fixture(scope="session")
-def shared_cases():
+def load_cases() -> list[dict]:
+    """The shared worked cases, parsed (for parametrize at collection time)."""
     import yaml
 
-    files = case_files()
-    assert files, f"no worked cases found in {CASES_DIR}"
-    return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in files]
+    return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in case_files()]
+
+
+def canon(obj):
+    """obj as its JSON round trip (dates and decimals as the API prints them)."""
+    import json
+
+    return json.loads(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+@pytest.fixture(scope="session")
+def shared_cases():
+    assert case_files(), f"no worked cases found in {CASES_DIR}"
+    return load_cases()
 
 
 def pytest_configure(config):

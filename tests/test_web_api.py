@@ -23,7 +23,7 @@ from srdi.profile import validate_profile
 from srdi.web import create_app
 from srdi.web import jobs as web_jobs
 
-from conftest import ROOT, case_files
+from conftest import ROOT, canon, load_cases
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +31,14 @@ def client():
     return TestClient(create_app(), raise_server_exceptions=False)
 
 
-def _cases():
-    import yaml
-
-    return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in case_files()]
-
-
-def _canon(obj):
-    return json.loads(json.dumps(obj, ensure_ascii=False, default=str))
-
-
-@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", load_cases(), ids=lambda c: c["name"])
 def test_assess_is_the_contract_json(client, case):
-    body = {"profile": _canon(case["profile"]), "as_of": str(case["as_of"]), "mode": case["mode"]}
+    body = {"profile": canon(case["profile"]), "as_of": str(case["as_of"]), "mode": case["mode"]}
     r = client.post("/api/v1/assess", json=body)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
     got = r.json()
-    want = _canon(assess_profile(validate_profile(_canon(case["profile"])), str(case["as_of"]), case["mode"], "zh"))
+    want = canon(assess_profile(validate_profile(canon(case["profile"])), str(case["as_of"]), case["mode"], "zh"))
     assert got == want
     for tid, exp in case["expect"].get("tiers", {}).items():
         assert got["tiers"][tid]["outcome"] == exp["outcome"]
@@ -63,14 +53,14 @@ def test_assess_agrees_with_the_cli(client, tmp_path):
                          capture_output=True, text=True, check=True, cwd=ROOT)
     import yaml
 
-    prof = _canon(yaml.safe_load(ex.read_text(encoding="utf-8")))
+    prof = canon(yaml.safe_load(ex.read_text(encoding="utf-8")))
     r = client.post("/api/v1/assess", json={"profile": prof, "as_of": "2026-06-01"})
     assert r.status_code == 200
     assert r.json() == json.loads(cli.stdout)
 
 
 def test_assess_en_and_review(client):
-    prof = _canon(_cases()[0]["profile"])
+    prof = canon(load_cases()[0]["profile"])
     r = client.post("/api/v1/assess", json={"profile": prof, "as_of": "2026-06-01", "mode": "review", "lang": "en"})
     assert r.status_code == 200
     d = r.json()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import case_files
+from conftest import canon, load_cases
 from srdi.engine.assess import assess_profile
 from srdi.profile import validate_profile
 from srdi.web import create_app, forms
@@ -20,16 +20,6 @@ from srdi.web import create_app, forms
 @pytest.fixture(scope="module")
 def client():
     return TestClient(create_app(), raise_server_exceptions=False)
-
-
-def _cases():
-    import yaml
-
-    return [yaml.safe_load(f.read_text(encoding="utf-8")) for f in case_files()]
-
-
-def _canon(obj):
-    return json.loads(json.dumps(obj, ensure_ascii=False, default=str))
 
 
 # ----------------------------------------------------------------------- 万元 <-> yuan
@@ -70,15 +60,15 @@ def test_years_are_relative_to_as_of():
                  "quality_score": {"2024": "62"}}
 
 
-@pytest.mark.parametrize("case", _cases(), ids=lambda c: c["name"])
+@pytest.mark.parametrize("case", load_cases(), ids=lambda c: c["name"])
 def test_form_round_trip_assesses_the_same(case):
     """Case profile -> form fields (万元) -> profile: the same assessment (all cases use <= 3 years)."""
     as_of = dt.date.fromisoformat(str(case["as_of"]))
-    prof = validate_profile(_canon(case["profile"]))
+    prof = validate_profile(canon(case["profile"]))
     fields = forms.profile_to_form(prof.to_contract_dict(), as_of)
     back = validate_profile(forms.form_to_profile(fields, as_of))
-    a = _canon(assess_profile(prof, as_of, case["mode"]))
-    b = _canon(assess_profile(back, as_of, case["mode"]))
+    a = canon(assess_profile(prof, as_of, case["mode"]))
+    b = canon(assess_profile(back, as_of, case["mode"]))
     assert a == b
 
 
@@ -127,9 +117,9 @@ def test_form_check(client):
 
 
 def test_result_page_for_a_shared_case(client):
-    case = next(c for c in _cases() if c["name"] == "r2022-srdi-scored")
+    case = next(c for c in load_cases() if c["name"] == "r2022-srdi-scored")
     as_of = dt.date.fromisoformat(str(case["as_of"]))
-    fields = forms.profile_to_form(validate_profile(_canon(case["profile"])).to_contract_dict(), as_of)
+    fields = forms.profile_to_form(validate_profile(canon(case["profile"])).to_contract_dict(), as_of)
     r = client.post("/result", data={"fields": json.dumps(fields), "as_of": str(as_of), "mode": "application", "lang": "zh"})
     assert r.status_code == 200, r.text[:500]
     html = r.text
@@ -161,13 +151,13 @@ def test_sample_result_en(client):
 def test_radar_values():
     from srdi.web import view
 
-    case = next(c for c in _cases() if c["name"] == "r2022-srdi-scored")
-    res = assess_profile(validate_profile(_canon(case["profile"])), str(case["as_of"]))
+    case = next(c for c in load_cases() if c["name"] == "r2022-srdi-scored")
+    res = assess_profile(validate_profile(canon(case["profile"])), str(case["as_of"]))
     r = view.radar(res)
     assert r["how"] == "points"
     assert r["values"] == {"specialisation": 76.0, "refinement": 76.0, "distinctiveness": 60.0, "innovation": 60.0}
-    case = next(c for c in _cases() if c["name"] == "r2026-little-giant-pass")
-    res = assess_profile(validate_profile(_canon(case["profile"])), str(case["as_of"]))
+    case = next(c for c in load_cases() if c["name"] == "r2026-little-giant-pass")
+    res = assess_profile(validate_profile(canon(case["profile"])), str(case["as_of"]))
     r = view.radar(res)
     assert r["how"] == "conditions" and all(v is None or 0 <= v <= 100 for v in r["values"].values())
 
@@ -214,7 +204,7 @@ def test_api_plan(client):
 
     from conftest import ROOT
 
-    prof = _canon(yaml.safe_load((ROOT / "src/srdi/examples/precision_machinery.yaml").read_text(encoding="utf-8")))
+    prof = canon(yaml.safe_load((ROOT / "src/srdi/examples/precision_machinery.yaml").read_text(encoding="utf-8")))
     r = client.post("/api/v1/plan", json={"profile": prof, "as_of": "2026-06-01", "target": "srdi_sme"})
     assert r.status_code == 200, r.text
     assert r.json()["plan"]["target"] == "srdi_sme" and r.json()["plan"]["feasible"] is True
