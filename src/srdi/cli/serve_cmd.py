@@ -10,12 +10,16 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
         port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
         workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                    help="Worker processes (2 on 2 cores for throughput; batch jobs live in one worker)."),
+                                    help="Worker processes (2 on 2 cores for throughput), each on its own "
+                                         "SO_REUSEPORT socket so the kernel spreads connections evenly."),
         log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     ):
         """Serve the web app (zh/en pages) and the REST API (/api/v1, /openapi.json)."""
-        import uvicorn
+        from srdi.web.server import run
 
         typer.echo(f"srdi: serving on http://{host}:{port}/  (API docs: /api/docs, OpenAPI: /openapi.json)")
-        uvicorn.run("srdi.web.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, server_header=False, proxy_headers=False)
+        try:
+            run(host, port, workers, log_level)
+        except OSError as e:  # the address is taken or not ours
+            typer.echo(f"srdi serve: cannot listen on {host}:{port}: {e.strerror or e}", err=True)
+            raise typer.Exit(2) from None

@@ -77,12 +77,15 @@ class Explainer:
         self.row = row
         self.lang = lang
         self.doc = doc
+        self._sheets: dict[str, bool] = {}
 
     def _sheet_used(self, province: str) -> bool:
         """A province's 特色化 sheet is shown for firms of that province that gave its inputs."""
-        if self.row.get("province") != province:
-            return False
-        return any(k.startswith("local_indicators.") and v is not None for k, v in self.row.items())
+        used = self._sheets.get(province)
+        if used is None:
+            used = self._sheets[province] = self.row.get("province") == province and any(
+                k.startswith("local_indicators.") and v is not None for k, v in self.row.items())
+        return used
 
     def missing_inputs(self, e: Entry) -> list[str]:
         out = []
@@ -148,11 +151,76 @@ class Explainer:
                 "k_lo": f"{e.key}#lo", "k_hi": f"{e.key}#hi", "k_ok": f"{e.key}#ok",
                 "k_obs": [f"{e.key}#obs{i}" for i in range(e.n_obs)],
             }
+            st["build"] = self._builder(e, st)
         return st
 
-    def entry(self, e: Entry, plan_doc: str) -> dict:
+    def _builder(self, e: Entry, st: dict):
+        """A function of the Explainer giving the entry's dict: the static keys are copied from a
+        template made once (in the contract's key order), and only the per-firm parts are computed.
+        Waived entries take the general path (`_entry`)."""
         n = e.node
-        st = self._static(e, plan_doc)
+        if n.waived:
+            return lambda ex: ex._entry(e, st)
+        scored, category = e.scored, e.kind == "category"
+        tmpl: dict[str, Any] = {"id": n.id, "kind": e.kind, "group": e.group, "title": n.title, "outcome": None,
+                                "points": None, "max_points": n.max if scored else None}
+        if scored:
+            tmpl.update(points_min=None, points_max=None)
+            if category and n.minimum is not None:
+                tmpl["minimum"] = n.minimum
+        tmpl.update(observed=None, observed_value=None, threshold=st["threshold"], source=st["source"], mark=n.mark,
+                    missing=None)
+        k_ok, k_lo, k_hi, k_obs = st["k_ok"], st["k_lo"], st["k_hi"], st["k_obs"]
+        minimum = None if not (category and n.minimum is not None) else n.minimum * PT
+        # observed values: the general rules (`observed`) only for tests of flags and codes
+        special = n.test is not None and n.test.op in ("truthy", "falsy", "in", "not in", "==", "!=")
+        units = e.units or ["count"] * len(k_obs)
+        lang = self.lang
+
+        def build(ex: "Explainer") -> dict:
+            v = ex.v
+            d = tmpl.copy()
+            if scored:
+                lo, hi = v.get(k_lo), v.get(k_hi)
+                if minimum is not None:
+                    out = "pass" if lo >= minimum else ("fail" if hi < minimum else "undetermined")
+                elif lo == hi:
+                    out = "pass" if lo > 0 else "fail"
+                else:
+                    out = "undetermined"
+                d["outcome"] = out
+                d["points_min"] = p_lo = _points(lo)
+                d["points_max"] = _points(hi)
+                if lo == hi:
+                    d["points"] = p_lo
+            else:
+                out = d["outcome"] = OUT[v.get(k_ok)]
+            if not category:
+                if special:
+                    obs, raw = ex.observed(e, k_obs)
+                else:
+                    raw = [v.get(k) for k in k_obs]
+                    obs = None
+                    for x in raw:
+                        if x is not None:
+                            obs = ", ".join(fmt_value(x, u, lang) for x, u in zip(raw, units))
+                            break
+                if obs is not None:
+                    d["observed"] = obs
+                if raw:
+                    d["observed_value"] = [float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
+                                           for x in raw]
+            d["missing"] = ex.missing_inputs(e) if out == "undetermined" and not category else []
+            return d
+
+        return build
+
+    def entry(self, e: Entry, plan_doc: str) -> dict:
+        return self._static(e, plan_doc)["build"](self)
+
+    def _entry(self, e: Entry, st: dict) -> dict:
+        """The general path (waived entries)."""
+        n = e.node
         d: dict[str, Any] = {"id": n.id, "kind": e.kind, "group": e.group, "title": n.title}
         if e.scored:
             lo, hi = self.v.get(st["k_lo"]), self.v.get(st["k_hi"])
@@ -190,8 +258,13 @@ class Explainer:
         pack = plan.pack
         doc = pack.cite
         ok = self.v.get(f"{plan.prefix}#ok")
-        entries = [e for e in plan.entries if e.province is None or self._sheet_used(e.province)]
-        conds = [self.entry(e, doc) for e in entries]
+        built = plan.__dict__.setdefault("_builders", {})  # [(entry, builder)] per language, made once
+        pairs = built.get(self.lang)
+        if pairs is None:
+            pairs = built[self.lang] = [(e, self._static(e, doc)["build"]) for e in plan.entries]
+        pairs = [(e, b) for e, b in pairs if e.province is None or self._sheet_used(e.province)]
+        entries = [e for e, _ in pairs]
+        conds = [b(self) for _, b in pairs]
         t: dict[str, Any] = {
             "regime": pack.regime, "outcome": OUT[ok], "score": None, "route": self.v.get(f"{plan.prefix}#route"),
             "title": pack.title, "pack": pack.id, "document": pack.document,
@@ -206,10 +279,12 @@ class Explainer:
         t["conditions"] = conds
         # inputs that would decide what is undetermined: follow undetermined nodes from the top
         missing: list[str] = []
-        by_key = {e.key: c for e, c in zip(entries, conds)}
+        by_key = None
         for e, c in zip(entries, conds):
             if c["outcome"] != "undetermined" or c["kind"] == "category":
                 continue
+            if by_key is None:
+                by_key = {e.key: c for e, c in zip(entries, conds)}
             if c["kind"] == "route" and ok is True:
                 continue  # another route already decided the tier
             parent = e.key.rsplit(".", 1)[0] if "." in e.key.split("/", 1)[-1] else None
@@ -234,3 +309,16 @@ def _intish(x: float | None):
     if x is None:
         return None
     return int(x) if float(x).is_integer() else round(x, 4)
+
+
+_POINTS: dict[int, Any] = {}
+
+
+def _points(v: int):
+    """Points x 10^4 (an engine integer) as shown: _intish(v / PT), memoised (few distinct values)."""
+    p = _POINTS.get(v)
+    if p is None:
+        p = _intish(v / PT)
+        if len(_POINTS) < 100_000:
+            _POINTS[v] = p
+    return p
