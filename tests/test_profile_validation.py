@@ -351,8 +351,8 @@ def test_unknown_field_at_root():
 
 def test_unknown_field_nested():
     data = copy.deepcopy(BASE)
-    data["financials"]["2024"] = data["financials"].pop(2024)
-    data["financials"]["2024"]["foo"] = 1
+    data["financials"][2024] = data["financials"].pop(2024)
+    data["financials"][2024]["foo"] = 1
     err = _only_error(data)
     assert err.path == "financials.2024.foo"
     assert err.problem == "unknown field (not in the contract)"
@@ -589,3 +589,32 @@ def test_json_schema():
 
 def test_profile_is_a_pydantic_model_with_forbid():
     assert Profile.model_config["extra"] == "forbid"
+
+
+@pytest.mark.parametrize("value", [10**26, -(10**27), 1e30, "1e30", "123456789012345678901234567.5"])
+def test_amounts_beyond_the_decimal_context_are_refused_by_name(value):
+    data = copy.deepcopy(BASE)
+    data["financials"][2024]["operating_revenue"] = value
+    errs = _errors(data)
+    assert [e.path for e in errs] == ["financials.2024.operating_revenue"]
+    assert "at most 26 digits" in errs[0].problem
+
+
+def test_whole_amounts_up_to_26_digits_are_exact():
+    data = copy.deepcopy(BASE)
+    data["financials"][2024]["operating_revenue"] = 10**26 - 1
+    data["financials"][2024]["rd_expense"] = -0  # an int zero takes the same path
+    got = validate_profile(data).to_contract_dict()["financials"][2024]
+    assert got["operating_revenue"] == Decimal(10**26 - 1)
+    assert got["rd_expense"] == Decimal(0)
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(st.integers(min_value=-(10**26) + 1, max_value=10**26 - 1))
+def test_int_fast_path_equals_the_general_conversion(v):
+    from srdi.profile import model
+
+    assert model._money(v) == model._to_decimal(v, money=True)
+    assert model._number(v) == model._to_decimal(v, money=False)

@@ -77,6 +77,8 @@ def _err(kind: str, en: str, zh: str) -> PydanticCustomError:
 # --------------------------------------------------------------------------------------
 
 _FEN = Decimal("0.01")
+_MAX_DIGITS = 26  # whole digits an amount can have and still be checked to the fen (28-digit context)
+_INT_FAST = 10 ** _MAX_DIGITS
 
 
 def _to_decimal(value: Any, *, money: bool) -> Decimal:
@@ -108,9 +110,14 @@ def _to_decimal(value: Any, *, money: bool) -> Decimal:
         )
     if not result.is_finite():
         raise _err("finite_number", f"must be a finite number, got {_show(value)}", f"应为有限数值，实际为 {_show(value)}")
-    if result.as_tuple().exponent > 0:  # e.g. Decimal("1E+20") from a float: write it out in full
-        result = result.quantize(Decimal(1))
-    if money and result != result.quantize(_FEN, rounding="ROUND_DOWN"):
+    try:
+        if result.as_tuple().exponent > 0:  # e.g. Decimal("1E+20") from a float: write it out in full
+            result = result.quantize(Decimal(1))
+        inexact = money and result != result.quantize(_FEN, rounding="ROUND_DOWN")
+    except InvalidOperation:  # beyond the decimal context's 28 digits
+        raise _err("number_too_large", f"must have at most {_MAX_DIGITS} digits before the decimal point, got {_show(value)}",
+                   f"整数部分最多 {_MAX_DIGITS} 位，实际为 {_show(value)}") from None
+    if inexact:
         raise _err(
             "decimal_places_fen",
             f"at most 2 decimal places (fen), got {_show(value)}",
@@ -120,11 +127,19 @@ def _to_decimal(value: Any, *, money: bool) -> Decimal:
 
 
 def _money(value: Any) -> Any:
-    return None if value is None else _to_decimal(value, money=True)
+    if value is None:
+        return None
+    if type(value) is int and -_INT_FAST < value < _INT_FAST:  # most amounts: whole yuan, exact (not bool)
+        return Decimal(value)
+    return _to_decimal(value, money=True)
 
 
 def _number(value: Any) -> Any:
-    return None if value is None else _to_decimal(value, money=False)
+    if value is None:
+        return None
+    if type(value) is int and -_INT_FAST < value < _INT_FAST:
+        return Decimal(value)
+    return _to_decimal(value, money=False)
 
 
 def _whole(value: Any) -> Any:
