@@ -21,6 +21,7 @@ from .packs import Node, Pack, local_packs, resolve_pack
 from .syntax import Literal, Test
 
 PT = SCALE4  # points scale
+_CMP_OPS = (">=", ">", "<=", "<", "==", "!=")
 
 
 class RuleCompileError(ValueError):
@@ -134,16 +135,44 @@ class Compiler:
             r = q.compare(op, f)
             if r is not None:
                 return r
+        guard, c = self._numeric_parts(q, op, f)
+        return c if guard is None else o.and_([guard, c])
+
+    def _numeric_parts(self, q, op: str, f: Fraction):
+        """(guard, cmp) of a numeric test: the test is `guard AND cmp` (guard None: just cmp).
+        The guard is the same for every threshold of one measure (a positive denominator), and
+        cmp is null only when an operand (num, den) is null."""
+        o = self.o
         p, qd = f.numerator, f.denominator
         if q.cagr:
             # sqrt(a/c) - 1 OP p/qd  <=>  a * qd^2 OP c * (qd + p)^2   (c > 0)
             lhs, rhs = o.mul(q.num, o.lit(qd * qd)), o.mul(q.den, o.lit((qd + p) ** 2))
-            return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(lhs, op, rhs)])
+            return o.cmp(q.den, ">", o.lit(0)), o.cmp(lhs, op, rhs)
         if q.den_is_constant:
-            return o.cmp(self._times(q.num, qd), op, o.lit(q.den * p))
+            return None, o.cmp(self._times(q.num, qd), op, o.lit(q.den * p))
         # a ratio over a column: decided only for a positive denominator (zero revenue or
         # assets make the ratio undefined: the test is not met)
-        return o.and_([o.cmp(q.den, ">", o.lit(0)), o.cmp(self._times(q.num, qd), op, self._times(q.den, p))])
+        return o.cmp(q.den, ">", o.lit(0)), o.cmp(self._times(q.num, qd), op, self._times(q.den, p))
+
+    def _band_parts(self, q, tests):
+        """For bands that all compare one numeric measure with a literal: (known, cmps), where
+        `known` (never null) says that every band test is decided by its cmp alone (guard met,
+        operands present) and is false when none of the tests can be met; else None."""
+        o = self.o
+        if q.unit in ("bool", "enum") or q.compare is not None:
+            return None
+        guard, cmps = None, []
+        for t in tests:
+            if t.op not in _CMP_OPS or t.value is None or t.value.unit in ("bool", "enum"):
+                return None
+            g, c = self._numeric_parts(q, t.op, self._lit_fraction(q.unit, t.value))
+            guard = g
+            cmps.append(c)
+        present = [o.not_(o.is_null(q.num))]
+        if guard is not None:
+            # the guard reads den: a true guard means den is present
+            present.append(o.is_true(guard))
+        return o.and_(present), cmps
 
     def _times(self, x, k: int):
         """x * k, without the product when k is 1 (most thresholds are n/1 or 1/n)."""
@@ -207,7 +236,8 @@ class Compiler:
 
     def _bands(self, bands, key: str, e: Entry):
         """(lo, hi) of banded points: the first band met, with a missing input counted as its
-        worst band in lo and its best in hi."""
+        worst band in lo and its best in hi. (A null condition of `first`/`if_`/`pick` counts as
+        not met in both backends, so conditions are passed without `is_true`.)"""
         o = self.o
         oks, pts = [], []
         default = None
@@ -221,7 +251,6 @@ class Compiler:
             pts.append(p * PT)
         if default is None:  # exhaustive bands (e.g. a yes/no field): the worst is the last band
             default = min(pts)
-        lo = o.first([o.is_true(ok) for ok in oks], pts, default)
         tests = [t for t, _ in bands if t is not None]
         one = {(t.measure, t.years, repr(sorted(t.args.items()))) for t in tests}
         if len(one) == 1 and all(len(t.years) <= 1 for t in tests) and tests[0].op not in ("truthy", "falsy"):
@@ -229,8 +258,17 @@ class Compiler:
             # so `hi` is the best band where it is missing and `lo` otherwise (one chain, not two)
             t0 = tests[0]
             q = self.measure(t0.measure, None if not t0.years else self.ctx.year + t0.years[0], t0.args)
+            parts = self._band_parts(q, tests)
+            if parts is not None:
+                # the shared guard (den > 0, operands present) once, then the bare comparisons
+                known, cmps = parts
+                lo = o.first([known], [o.first(cmps, pts, default)], default)
+            else:
+                lo = o.first(oks, pts, default)
             missing = o.or_([o.is_null(o.col(i)) for i in q.inputs])
+            lo = self.bind(f"{key}#lo", lo)  # `hi` reads the `lo` column
             return lo, o.if_(missing, o.lit(max(pts)), lo)
+        lo = o.first(oks, pts, default)
         return lo, o.first([o.fill_null(ok, True) for ok in oks], pts, default)
 
     def indicator(self, n: Node, key: str, group: str | None, entries: list[Entry], depth: int = 0):
@@ -253,7 +291,7 @@ class Compiler:
             for t in n.count_of["items"]:
                 ok, _, _, inputs = self.test(t)
                 e.inputs.extend(inputs)
-                n_true.append(o.if_(o.is_true(ok), o.lit(each), o.lit(0)))
+                n_true.append(o.if_(ok, o.lit(each), o.lit(0)))
                 n_maybe.append(o.if_(o.fill_null(ok, True), o.lit(each), o.lit(0)))
             s_lo, s_hi = o.sum_(n_true), o.sum_(n_maybe)
             lo = o.first([o.cmp(s_lo, ">=", o.lit(cap))], [cap], s_lo)
@@ -262,7 +300,9 @@ class Compiler:
             lo, hi = self.local(n, e, entries, depth)
         else:
             raise RuleCompileError(f"{n.id}: not an indicator")
-        return self.bind(f"{key}#lo", lo), self.bind(f"{key}#hi", hi)
+        if f"{key}#lo" not in self.out:  # bands bind `lo` themselves
+            lo = self.bind(f"{key}#lo", lo)
+        return lo, self.bind(f"{key}#hi", hi)
 
     def local(self, n: Node, e: Entry, entries: list[Entry], depth: int):
         """特色化 (R2022 Annex 2 indicator 9): the province's own sheet where it is encoded and its
@@ -288,8 +328,8 @@ class Compiler:
         conds.append(has_score)
         los.append(score)
         his.append(score)
-        lo = o.first([o.is_true(c) for c in conds], los, 0)
-        hi = o.first([o.is_true(c) for c in conds], his, mx)
+        lo = o.first(conds, los, 0)
+        hi = o.first(conds, his, mx)
         return lo, hi
 
     # -------------------------------------------------------------------------------- tiers
@@ -349,7 +389,7 @@ class Compiler:
         ok = o.and_(oks + [decision])
         ok = self.bind(f"{prefix}#ok", ok)
         if routes_oks:
-            route = o.pick(o.is_true(ok), [o.is_true(r) for r in routes_oks], routes_labels)
+            route = o.pick(ok, routes_oks, routes_labels)
         else:
             route = o.pick(o.is_true(ok), [o.lit(True)], ["conditions"])
         self.out[f"{prefix}#route"] = route
