@@ -400,10 +400,13 @@ def process_tree(pid: int | None) -> list[int]:
 
 
 def connections_per_worker(t: Target) -> dict[int, int]:
-    """How the server's worker processes share the client connections (Linux /proc; {} elsewhere):
-    uvicorn's workers accept from one socket, so the split is whatever the accepts gave."""
-    ports = {c.local_port() for c in t.conns}
-    inode_to_port: dict[str, int] = {}
+    """How the server's worker processes share the client connections (Linux /proc; {} elsewhere)."""
+    return socket_owners(t.port, {c.local_port() for c in t.conns}, process_tree(t.server_pid))
+
+
+def socket_owners(port: int, client_ports: set[int], pids: list[int]) -> dict[int, int]:
+    """{pid: how many of the TCP connections from `client_ports` to `port` it holds} (/proc)."""
+    inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             rows = Path(table).read_text().splitlines()[1:]
@@ -412,10 +415,10 @@ def connections_per_worker(t: Target) -> dict[int, int]:
         for row in rows:
             f = row.split()
             lport, rport = int(f[1].rsplit(":", 1)[1], 16), int(f[2].rsplit(":", 1)[1], 16)
-            if lport == t.port and rport in ports:
-                inode_to_port[f[9]] = rport
+            if lport == port and rport in client_ports:
+                inodes.add(f[9])
     out: dict[int, int] = {}
-    for pid in process_tree(t.server_pid):
+    for pid in pids:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
         except OSError:
@@ -425,7 +428,7 @@ def connections_per_worker(t: Target) -> dict[int, int]:
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue
-            if link.startswith("socket:[") and link[8:-1] in inode_to_port:
+            if link.startswith("socket:[") and link[8:-1] in inodes:
                 out[pid] = out.get(pid, 0) + 1
     return out
 

@@ -3,6 +3,7 @@ the kernel spreads connections over the workers; a taken port is a clear error (
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from srdi.web.server import reuseport_sockets
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or not Path("/proc/net/tcp").exists(),
@@ -30,35 +32,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for p in Path("/proc").iterdir():
-        if p.name.isdigit():
-            try:
-                if int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(p.name))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
-
-
-def _connection_owners(port: int, client_ports: set[int], pids: list[int]) -> dict[int, int]:
-    """How many of the client connections each server process holds (/proc socket inodes)."""
-    inodes = set()
-    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        f = row.split()
-        if int(f[1].rsplit(":", 1)[1], 16) == port and int(f[2].rsplit(":", 1)[1], 16) in client_ports:
-            inodes.add(f[9])
-    out: dict[int, int] = {}
-    for pid in pids:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:[") and link[8:-1] in inodes:
-                out[pid] = out.get(pid, 0) + 1
-    return out
+@pytest.fixture(scope="module")
+def load():
+    """bench/load_assess.py (its /proc readers: the server's processes and who holds which connection)."""
+    spec = importlib.util.spec_from_file_location("load_assess", ROOT / "bench" / "load_assess.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["load_assess"] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _wait_health(port: int, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -89,7 +70,7 @@ def test_reuseport_sockets_share_one_port_and_listen():
             s.close()
 
 
-def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path):
+def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path, load):
     port = _free_port()
     env = {**os.environ, "SRDI_WEB_JOBS": str(tmp_path / "jobs")}
     proc = subprocess.Popen(_srdi() + ["serve", "--port", str(port), "--workers", "2"], env=env,
@@ -104,9 +85,9 @@ def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path):
             assert r.status == 200
             r.read()
             conns.append(c)
-        workers = _children(proc.pid)
-        assert len(workers) >= 2, workers
-        owners = _connection_owners(port, {c.sock.getsockname()[1] for c in conns}, workers)
+        procs = load.process_tree(proc.pid)
+        assert len(procs) >= 3, procs  # the supervisor and 2 workers
+        owners = load.socket_owners(port, {c.sock.getsockname()[1] for c in conns}, procs)
         assert sum(owners.values()) == 40, owners
         # the kernel hashes each connection to a worker: both get a share (P(<5 of 40) ~ 1e-7)
         assert len(owners) == 2 and min(owners.values()) >= 5, owners
