@@ -138,3 +138,26 @@ def test_parquet_decimal_and_integer_columns_exact():
     assert f["financials.2024.net_profit"].to_list() == [12_000_000, 1, -3_000_000, None]
     assert f["ip.class1"].to_list() == [3, None, None, 0]
     assert sorted(zip(conv.errors["row"], conv.errors["field"])) == [(2, "c"), (4, "a")]
+
+
+def test_parquet_chunks_cover_every_row_group_in_order(tmp_path):
+    """Row groups of uneven sizes, chunks smaller and larger than them: every row once, in file
+    order, numbered from 1; a column subset reads only those columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "groups.parquet"
+    with pq.ParquetWriter(p, pa.schema([("a", pa.int64()), ("b", pa.string())])) as w:
+        start = 0
+        for size in (7, 1, 13, 5):
+            w.write_table(pa.table({"a": list(range(start, start + size)), "b": [f"x{i}" for i in range(start, start + size)]}))
+            start += size
+    assert pq.ParquetFile(p).num_row_groups == 4
+    for chunk in (1, 3, 5, 100):
+        got = pl.concat(list(io.read_chunks(p, chunk)))
+        assert got["a"].to_list() == list(range(26))
+        assert got["row"].to_list() == list(range(1, 27))
+        assert max(df.height for df in io.read_chunks(p, chunk)) <= chunk
+    only = list(io.read_chunks(p, 4, ["b"]))
+    assert all(df.columns == ["b", "row"] for df in only)
+    assert pl.concat(only)["b"].to_list() == [f"x{i}" for i in range(26)]

@@ -116,3 +116,26 @@ def test_cli_batch(pop, tmp_path):
     r = CliRunner().invoke(app, ["batch", str(pop), "-o", str(tmp_path / "x.txt"), "--as-of", AS_OF])
     assert r.exit_code == 2
     assert not list(tmp_path.glob(".*.part"))  # no temporary files left behind
+
+
+def test_bench_prints_the_issue_line(tmp_path):
+    import re
+
+    from srdi.batch.bench import run_bench
+
+    lines: list[str] = []
+    res = run_bench(3000, seed=4, per_row_sample=30, workdir=str(tmp_path), echo=lines.append)
+    assert re.fullmatch(r"bench: n=3000 rows_s=\d+ vs_per_row=\d+\.\d vs_openfisca=\d+\.\d\d vs_floor=\d+\.\d\d", lines[-1])
+    assert all(res[k] > 0 for k in ("rows_s", "vs_per_row", "vs_openfisca", "vs_floor"))
+    eng = next(x for x in lines if x.startswith("(a) engine"))
+    assert int(re.search(r"(\d+) output columns per row", eng).group(1)) > 200  # every tier, every condition
+
+
+def test_bench_regroups_chunks_in_order():
+    from srdi.batch.bench import _regroup
+
+    frames = [pl.DataFrame({"a": list(range(i * 7, i * 7 + 7))}) for i in range(5)]
+    for size in (3, 7, 10, 35, 100):
+        out = _regroup(frames, size)
+        assert pl.concat(out)["a"].to_list() == list(range(35))
+        assert all(f.height == size for f in out[:-1]) and 0 < out[-1].height <= size
