@@ -36,6 +36,7 @@ def reuseport_sockets(host: str, port: int, n: int) -> list[socket.socket]:
     try:
         for _ in range(n):
             s = socket.socket(family, socket.SOCK_STREAM)
+            out.append(s)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             s.bind((host, port))
@@ -45,7 +46,6 @@ def reuseport_sockets(host: str, port: int, n: int) -> list[socket.socket]:
             # for it wait in its backlog until it accepts)
             s.listen(2048)
             s.set_inheritable(True)
-            out.append(s)
     except BaseException:
         for s in out:
             s.close()
