@@ -271,6 +271,7 @@ def _decimal_fixed(s: pl.Expr, decimals: int, int_digits: int, signed: bool = Tr
     sign_re = "[+-]?" if signed else r"\+?"
     frac = rf"(\.\d{{0,{decimals}}}0*)?" if decimals else r"(\.0*)?"
     ok = s.str.contains(rf"^{sign_re}\d{{1,{int_digits}}}{frac}$")
+    s = pl.when(ok).then(s)  # only well-formed text is parsed: "1e30" would overflow the decimal product
     if decimals:
         v = (s.str.to_decimal(scale=decimals) * (10 ** decimals)).cast(pl.Int64, strict=False)
     else:
@@ -539,6 +540,9 @@ def _concat_lists(a: pl.Series, b: pl.Series) -> pl.Series:
         .otherwise(pl.concat_list(["a", "b"]))).to_series()
 
 
+_INT64_MAX = 2 ** 63 - 1
+
+
 def _json_value(kind: str, v: Any):
     if v is None:
         return None
@@ -547,11 +551,11 @@ def _json_value(kind: str, v: Any):
             d = Decimal(str(v)) * 100
         except InvalidOperation:
             raise ValueError(v)
-        if d != d.to_integral_value():
+        if not d.is_finite() or d != d.to_integral_value() or abs(d) > _INT64_MAX:
             raise ValueError(v)
         return int(d)
     if kind == "count":
-        if isinstance(v, bool) or int(v) != v or v < 0:
+        if isinstance(v, bool) or int(v) != v or v < 0 or v > _INT64_MAX:  # int(inf): OverflowError
             raise ValueError(v)
         return int(v)
     if kind == "bool":
@@ -590,7 +594,7 @@ def _json_lists(raw: pl.DataFrame, s: ColSpec, zi: int):
                     raise ValueError(cell)
                 items.append({k: _json_value(kind, el.get(k)) for k, kind in subs.items()})
             vals.append(items)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError):
             vals.append(None)
             bad_rows.append(r)
             bad_vals.append(cell)

@@ -47,6 +47,10 @@ def _fail(problem: str, problem_zh: str) -> ProfileError:
     return ProfileError([FieldError("", problem, problem_zh)])
 
 
+def _too_deep(name: str) -> ProfileError:
+    return _fail(f"{name}: nested too deeply to read", f"{name}：嵌套层级过深，无法读取")
+
+
 def _parse_json(text: str, name: str) -> Any:
     try:
         return json.loads(text, parse_float=Decimal)
@@ -55,14 +59,52 @@ def _parse_json(text: str, name: str) -> Any:
             f"{name}: JSON syntax error at line {e.lineno}, column {e.colno}: {e.msg}",
             f"{name}：JSON 语法错误，第 {e.lineno} 行第 {e.colno} 列：{e.msg}",
         ) from None
+    except RecursionError:
+        raise _too_deep(name) from None
+
+
+_YAML_LOADERS: dict[bool, Any] = {}
+
+
+def _yaml_loader(fast: bool = True) -> Any:
+    """The safe loader (libyaml's when `fast` and available), except that an impossible date
+    (2017-02-30) stays text: validation then reports it under its field path instead of the YAML
+    reader failing on it."""
+    if fast not in _YAML_LOADERS:
+        import yaml
+
+        base = (getattr(yaml, "CSafeLoader", None) if fast else None) or yaml.SafeLoader
+
+        class Loader(base):  # type: ignore[misc, valid-type]
+            pass
+
+        def timestamp(loader: Any, node: Any) -> Any:
+            try:
+                return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+            except (ValueError, OverflowError):
+                return loader.construct_scalar(node)
+
+        Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+        _YAML_LOADERS[fast] = Loader
+    return _YAML_LOADERS[fast]
+
+
+# libyaml (CSafeLoader) overflows the C stack (a crash, not an error) on flow or block nesting some
+# 30,000 levels deep: text with that many openers goes to the pure-Python loader, which raises
+# RecursionError instead. A real profile has a few dozen.
+_C_LOADER_MAX_OPENERS = 2000
 
 
 def _parse_yaml(text: str, name: str) -> Any:
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+    openers = text.count("[") + text.count("{") + text.count("- ") + text.count("? ")
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 (safe loader)
+        return yaml.load(text, Loader=_yaml_loader(openers <= _C_LOADER_MAX_OPENERS))  # noqa: S506 (safe loader)
+    except RecursionError:
+        raise _too_deep(name) from None
+    except (ValueError, TypeError, LookupError) as e:  # a bad explicitly tagged value: !!int abc, !!bool maybe
+        raise _fail(f"{name}: YAML value cannot be read: {e}", f"{name}：YAML 取值无法读取：{e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         what = getattr(e, "problem", None) or str(e).splitlines()[0]
@@ -112,6 +154,8 @@ def read_profile_text(text: str, name: str = "<stdin>") -> dict:
             data = json.loads(text, parse_float=Decimal)
         except ValueError:
             data = _parse_yaml(text, name)
+        except RecursionError:
+            raise _too_deep(name) from None
     if not isinstance(data, dict):
         raise _fail(
             f"{name}: the profile must be a mapping of fields (got {_type_name(data)})",
@@ -148,8 +192,8 @@ def _translate(err: dict[str, Any]) -> tuple[str, str]:
     ctx = err.get("ctx") or {}
     msg = err.get("msg", "")
     got = err.get("input")
-    if "zh" in ctx:  # our own PydanticCustomError (model.py)
-        return msg, str(ctx["zh"])
+    if "zh" in ctx:  # our own PydanticCustomError (model._err)
+        return str(ctx.get("en", msg)), str(ctx["zh"])
     if kind == "missing":
         return "required field is missing", "缺少必填字段"
     if kind == "extra_forbidden":
@@ -203,6 +247,9 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     out: list[FieldError] = []
     for err in exc.errors(include_url=False):
         path, is_key = _path(tuple(err.get("loc", ())))
+        key = (err.get("ctx") or {}).get("key")
+        if key is not None:  # model.Profile._local_indicators: the indicator's own key
+            path = f"{path}.{key}" if path else str(key)
         en, zh = _translate(err)
         if is_key:
             en, zh = f"invalid key (year 1990..2100 expected): {en}", f"键无效（应为 1990..2100 的年份）：{zh}"

@@ -67,9 +67,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _err(kind: str, en: str, zh: str) -> PydanticCustomError:
-    # Braces in messages would be read as template fields: escape them.
-    return PydanticCustomError(kind, en.replace("{", "{{").replace("}", "}}"), {"zh": zh})
+def _err(kind: str, en: str, zh: str, key: str | None = None) -> PydanticCustomError:
+    # The message is the template "{en}", filled last: pydantic fills a template by plain text
+    # replacement of each ctx key in turn, so braces in the message ("{zh}" in a value) stay as given.
+    # `key`: a mapping key under the field, appended to the error's path by load.field_errors.
+    ctx = {"zh": zh} if key is None else {"zh": zh, "key": key}
+    ctx["en"] = en
+    return PydanticCustomError(kind, "{en}", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -162,6 +166,18 @@ def _whole(value: Any) -> Any:
     )
 
 
+def _scaled(value: Any) -> Any:
+    """A number the engine keeps to 4 decimal places (percentages, scores): no more places."""
+    result = _number(value)
+    if result is not None and result.is_finite() and result.normalize().as_tuple().exponent < -4:
+        raise _err(
+            "decimal_places_4",
+            f"at most 4 decimal places, got {_show(value)}",
+            f"最多四位小数，实际为 {_show(value)}",
+        )
+    return result
+
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -202,7 +218,7 @@ SignedMoney = Annotated[Decimal, BeforeValidator(_money)]
 Count = Annotated[int, Field(ge=0), BeforeValidator(_whole)]
 Year = Annotated[int, Field(ge=1990, le=2100), BeforeValidator(_whole)]
 Date = Annotated[date, BeforeValidator(_date)]
-Percent = Annotated[Decimal, Field(ge=0, le=100), BeforeValidator(_number)]
+Percent = Annotated[Decimal, Field(ge=0, le=100), BeforeValidator(_scaled)]
 StrictBool = Annotated[bool, Strict()]
 
 TitleType = Literal[
@@ -421,7 +437,7 @@ class Profile(_Base):
     compliance: Compliance | None = None
     group: Group | None = None
     local_indicators: dict[str, Any] | None = None
-    local_score: Annotated[Decimal, Field(ge=0, le=15), BeforeValidator(_number)] | None = None
+    local_score: Annotated[Decimal, Field(ge=0, le=15), BeforeValidator(_scaled)] | None = None
     quality_score: dict[Year, Percent] | None = None
 
     @field_validator("uscc", mode="before")
@@ -465,6 +481,42 @@ class Profile(_Base):
         except CodeError as e:
             raise _err("industry_invalid", str(e), e.zh) from None
         return letter + digits
+
+    @field_validator("local_indicators")
+    @classmethod
+    def _local_indicators(cls, v: Any) -> Any:
+        """Indicators a provincial pack declares must have its kind (the engine reads them as such);
+        other keys pass through. An error's ctx ``key`` extends its path (load.field_errors)."""
+        if not v:
+            return v
+        from ..engine.packs import local_packs  # lazy: only profiles that give local indicators
+
+        specs: dict[str, dict] = {}
+        for lp in local_packs().values():
+            for k, spec in lp.get("inputs", {}).items():
+                specs.setdefault(k, spec)
+        for k, x in v.items():
+            spec = specs.get(k)
+            if spec is None or x is None:
+                continue
+            kind = spec.get("kind")
+            if kind == "count":
+                try:
+                    n = _whole(x)
+                except PydanticCustomError:
+                    n = None
+                if n is None or n < 0:
+                    raise _err("local_indicator", f"must be a whole number >= 0, got {_show(x)}",
+                               f"应为非负整数，实际为 {_show(x)}", key=k)
+                v[k] = n
+            elif kind == "bool" and not isinstance(x, bool):
+                raise _err("local_indicator", f"must be true or false, got {_show(x)}",
+                           f"应为布尔值 true 或 false，实际为 {_show(x)}", key=k)
+            elif kind == "enum" and spec.get("values") and (not isinstance(x, str) or x not in spec["values"]):
+                allowed = ", ".join(spec["values"])
+                raise _err("local_indicator", f"must be one of: {allowed}; got {_show(x)}",
+                           f"应为以下之一：{allowed}；实际为 {_show(x)}", key=k)
+        return v
 
     def effective_size_industry(self) -> str | None:
         """``size_industry`` when given, else the project mapping of ``industry`` (or None)."""

@@ -228,6 +228,10 @@ async def read_assess_request(request: Request) -> AssessRequest:
             pos = getattr(e, "pos", 0)
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body", pos), "msg": "JSON decode error",
                                            "input": {}, "ctx": {"error": getattr(e, "msg", str(e))}}]) from None
+        except RecursionError:  # the stdlib decoder on arrays/objects nested ~1000 deep (orjson refuses them too)
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+                                           "msg": "JSON decode error: nested too deeply / JSON 嵌套层级过深",
+                                           "input": {}, "ctx": {"error": "nested too deeply"}}]) from None
     elif not raw:
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     try:
