@@ -311,7 +311,7 @@ class Compiler:
         mx = (n.max or 15) * PT
         score = o.col("local_score")  # x 10^4 already
         e.inputs.extend(["local_score"])
-        conds, los, his = [], [], []
+        conds, los, his, sheet_conds = [], [], [], []
         for prov, lp in local_packs().items():
             keys = [f"local_indicators.{k}" for k in lp["inputs"]]
             for k, spec in lp["inputs"].items():
@@ -322,14 +322,22 @@ class Compiler:
             for se in entries[first:]:
                 se.province = prov
             conds.append(o.and_([o.cmp(o.col("province"), "==", o.lit(prov)), given]))
+            sheet_conds.append((prov, given))
             los.append(o.sum_([s[0] for s in sub]))
             his.append(o.sum_([s[1] for s in sub]))
         has_score = o.not_(o.is_null(score))
+        fb_lo, fb_hi = o.if_(has_score, score, o.lit(0)), o.if_(has_score, score, o.lit(mx))
+        # the province picks the sheet: when it is missing, every sheet whose inputs are given may
+        # apply, or none (the awarded score): lo is the lowest of those, hi the highest (C6)
+        givens = [c[1] for c in sheet_conds]
+        any_lo = o.min_known([o.if_(g, l_, fb_lo) for g, l_ in zip(givens, los)] + [fb_lo])
+        any_hi = o.max_([o.if_(g, h_, fb_hi) for g, h_ in zip(givens, his)] + [fb_hi])
+        unknown = o.is_null(o.col("province"))
         conds.append(has_score)
         los.append(score)
         his.append(score)
-        lo = o.first(conds, los, 0)
-        hi = o.first(conds, his, mx)
+        lo = o.if_(unknown, any_lo, o.first(conds, los, 0))
+        hi = o.if_(unknown, any_hi, o.first(conds, his, mx))
         return lo, hi
 
     # -------------------------------------------------------------------------------- tiers

@@ -92,6 +92,10 @@ class Explainer:
         if e.node.local:
             from .packs import local_pack
 
+            if self.row.get("province") is None and any(
+                    k.startswith("local_indicators.") and v is not None for k, v in self.row.items()):
+                # a provincial sheet's inputs are given, but not which province's sheet applies
+                return ["province"] + (["local_score"] if self.row.get("local_score") is None else [])
             lp = local_pack(self.row.get("province") or "")
             keys = [f"local_indicators.{k}" for k in (lp or {}).get("inputs", {})]
             if lp and self._sheet_used(self.row["province"]):
