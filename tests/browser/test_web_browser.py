@@ -96,8 +96,8 @@ def test_sample_and_switch_language(page, shots):
     page.goto("/?lang=zh")
     assert "开始自评" in page.inner_text("body")
     page.screenshot(path=str(shots / "home.png"))
-    page.click("#lang-switch")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # wait for the English page itself, not the current one's load state
+        page.click("#lang-switch")
     assert "Start the self-assessment" in page.inner_text("body")
     page.click("#start")
     page.click("#sample")
