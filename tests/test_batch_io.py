@@ -161,3 +161,22 @@ def test_parquet_chunks_cover_every_row_group_in_order(tmp_path):
     only = list(io.read_chunks(p, 4, ["b"]))
     assert all(df.columns == ["b", "row"] for df in only)
     assert pl.concat(only)["b"].to_list() == [f"x{i}" for i in range(26)]
+
+
+def test_fullwidth_numbers_and_dates_read_as_ascii():
+    """An IME in full-width mode: numbers and dates read as their ASCII forms (as a profile file's
+    are); what is still not a number stays a bad cell; names are left as typed."""
+    conv, _ = _convert({
+        "营业收入（万元）": ["１２３４．５６", "1234.56", "１，２３４", "①", "ＡＢＣ"],
+        "从业人员（人）": ["１６０", "160", "１６０．５", None, "８"],
+        "进入细分市场时间": ["２０１８－０３－０１", "2018-03-01", "２０１８／０３／０１", "2018-02-30", None],
+        "企业名称": ["（测试）Ａ", "b", "c", "d", "e"],
+    })
+    f = conv.frame
+    y = AS_OF.year - 1
+    assert f[f"financials.{y}.operating_revenue"].to_list() == [1234560000, 1234560000, 1234000000, None, None]
+    assert f[f"financials.{y}.employees"].to_list() == [160, 160, None, None, 8]
+    assert f["niche_since"].to_list()[:3] == [dt.date(2018, 3, 1)] * 3
+    assert f["name"][0] == "（测试）Ａ"
+    bad = {(r, fld) for r, fld in conv.errors.select("row", "field").iter_rows()}
+    assert bad == {(4, "营业收入（万元）"), (5, "营业收入（万元）"), (3, "从业人员（人）"), (4, "进入细分市场时间")}

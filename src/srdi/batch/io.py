@@ -452,6 +452,7 @@ def convert_chunk(raw: pl.DataFrame, specs: list[ColSpec], lang: str = "zh") -> 
         sel.append(bad.alias(f"__b{i}"))
         bad_exprs.append((s, name, f"__b{i}"))
     work = pre.select([pl.col("row")] + sel) if sel else raw.select("row")
+    work = _retry_fullwidth(work, pre, bad_exprs, typed)
     # bad cells -> errors
     for i, (s, name, bname) in enumerate(bad_exprs):
         b = work.get_column(bname)
@@ -498,6 +499,39 @@ def convert_chunk(raw: pl.DataFrame, specs: list[ColSpec], lang: str = "zh") -> 
             out = out.with_columns(series.alias(s.path))
     errors = pl.concat(err_parts, how="vertical") if err_parts else pl.DataFrame(schema=ERR_SCHEMA)
     return Converted(out, errors.sort("row", maintain_order=True) if err_parts else errors)
+
+
+# Full-width forms (Ｕ+FF01..FF5E: "１２３．４５", "２０２４／０５／０１", "％") and the ideographic space, as an
+# IME in full-width mode types them: read as their ASCII forms in numbers and dates, as a profile
+# file's are (Python's number parsing reads full-width digits). Names and codes are left alone.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_FULLWIDTH_KINDS = ("money", "count", "scaled", "date")
+
+
+def _retry_fullwidth(work: pl.DataFrame, pre: pl.DataFrame, bad_exprs: list, typed: dict) -> pl.DataFrame:
+    """Cells of number and date columns that did not convert are tried again with full-width
+    characters made ASCII; the ones that convert then are no longer bad. Only bad cells are
+    looked at, so a clean chunk costs nothing."""
+    for s, name, bname in bad_exprs:
+        i = int(name[3:])  # "__v{i}"
+        if s.kind not in _FULLWIDTH_KINDS or i in typed:
+            continue
+        bad = work.get_column(bname)
+        if not bad.any():
+            continue
+        idx = bad.arg_true()
+        text = pre.get_column(f"__t{i}").gather(idx)
+        norm = pl.Series([None if x is None else x.translate(_FULLWIDTH) for x in text.to_list()], dtype=pl.String)
+        if norm.equals(text):
+            continue
+        redo = pl.DataFrame({f"__t{i}": norm}).select(convert_expr(s, f"__t{i}").alias("v")).get_column("v")
+        ok = redo.is_not_null()
+        if not ok.any():
+            continue
+        at = idx.filter(ok)
+        work = work.with_columns(work.get_column(name).scatter(at, redo.filter(ok).cast(work.schema[name])),
+                                 bad.scatter(at, False))
+    return work
 
 
 def build_list(work: pl.DataFrame, ln: str, items: dict[str, dict[str, str]]) -> pl.Series:
