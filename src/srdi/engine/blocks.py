@@ -73,6 +73,8 @@ class Compiler:
             is_col = self.o.is_column
             if not is_col(q.num):
                 q.num = self.bind(f"{base}#num", q.num)
+            if q.obs_of is not None:
+                q.obs = q.obs_of(q.num)  # read num's column rather than recompute it
             if q.den_col and not is_col(q.den):
                 q.den = self.bind(f"{base}#den", q.den)
             if q.obs is not None and not is_col(q.obs):
@@ -165,7 +167,12 @@ class Compiler:
         for t in tests:
             if t.op not in _CMP_OPS or t.value is None or t.value.unit in ("bool", "enum"):
                 return None
-            g, c = self._numeric_parts(q, t.op, self._lit_fraction(q.unit, t.value))
+            f = self._lit_fraction(q.unit, t.value)
+            g, c = self._numeric_parts(q, t.op, f)
+            if f == 0 and g is not None and not q.cagr:
+                # num*qd OP den*0 with den present (inside `known`): num OP 0, without the
+                # product by zero (128-bit for the growth mean)
+                c = o.cmp(q.num, t.op, o.lit(0))
             guard = g
             cmps.append(c)
         present = [o.not_(o.is_null(q.num))]

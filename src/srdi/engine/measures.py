@@ -104,6 +104,9 @@ class Q:
         return isinstance(self.den, int) and not self.den_col
 
     den_col: bool = False
+    # the display value as a function of `num` (the compiler passes it num's bound column, so
+    # that an expensive num, e.g. a sum over a list, is computed once)
+    obs_of: Callable[[Any], Any] | None = None
 
 
 def fin(year: int, f: str) -> str:
@@ -156,7 +159,8 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
         # 上年度主营业务收入增长率: R[y]/R[y-1] - 1 = (R[y] - R[y-1]) / R[y-1]
         a, b = fin(year, "main_business_revenue"), fin(year - 1, "main_business_revenue")
         ca, cb = o.col(a), o.col(b)
-        return Q(o.sub(ca, cb), cb, "ratio", [a, b], o.div_float(o.sub(ca, cb), cb), den_col=True)
+        return Q(o.sub(ca, cb), cb, "ratio", [a, b], o.div_float(o.sub(ca, cb), cb), den_col=True,
+                 obs_of=lambda n: o.div_float(n, cb))
     if name == "main_growth_avg_2y":
         # C3: ((a/b - 1) + (b/c - 1)) / 2 = ((a-b)c + (b-c)b) / (2bc); products need 128 bits
         a, b, c = (fin(year - k, "main_business_revenue") for k in (0, 1, 2))
@@ -178,11 +182,11 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
     if name == "rd_expense_sum_2y":
         a, b = fin(year, "rd_expense"), fin(year - 1, "rd_expense")
         s = o.add(o.col(a), o.col(b))
-        return Q(s, FEN, "money", [a, b], o.to_float(s, FEN))
+        return Q(s, FEN, "money", [a, b], o.to_float(s, FEN), obs_of=lambda n: o.to_float(n, FEN))
     if name == "rd_expense_avg_2y":
         a, b = fin(year, "rd_expense"), fin(year - 1, "rd_expense")
         s = o.add(o.col(a), o.col(b))
-        return Q(s, 2 * FEN, "money", [a, b], o.to_float(s, 2 * FEN))
+        return Q(s, 2 * FEN, "money", [a, b], o.to_float(s, 2 * FEN), obs_of=lambda n: o.to_float(n, 2 * FEN))
     if name == "niche_years":
         # C9: full years from niche_since to 1 January of the as-of year
         d = o.col("niche_since")
@@ -219,7 +223,7 @@ def measure(o, ctx: Ctx, name: str, year: int | None = None, args: dict | None =
                            o.cmp(el("qualified_investor"), "==", o.lit(True))])
 
         s = o.list_sum("equity_financing", "amount", pred)
-        return Q(s, FEN, "money", ["equity_financing"], o.to_float(s, FEN))
+        return Q(s, FEN, "money", ["equity_financing"], o.to_float(s, FEN), obs_of=lambda n: o.to_float(n, FEN))
     if name == "title":
         # a title of one of `types`, valid on the as-of date
         types = list(args["types"])

@@ -109,7 +109,9 @@ class PolarsOps:
 
     def take(self, values, code):
         pl = self.pl
-        return pl.lit(pl.Series(list(values), dtype=pl.Int64)).gather(code)
+        values = list(values)
+        dtype = pl.String if values and all(isinstance(v, str) for v in values) else pl.Int64
+        return pl.lit(pl.Series(values, dtype=dtype)).gather(code)
 
     def count_true(self, xs):
         pl = self.pl
@@ -238,7 +240,10 @@ class PolarsOps:
         # one pass: true -> 2, unknown -> 1, false -> 0 (the predicate evaluated once per item);
         # the max is the Kleene OR of the items, 0 for an empty list
         code = c.list.eval((p.cast(pl.Int8) * 2).fill_null(1)).list.max().fill_null(0)
-        return pl.when(c.is_null() | (code == 1)).then(pl.lit(None, pl.Boolean)).otherwise(code == 2)
+        # read the code once (Polars does not share a list.eval between two uses of it): a null
+        # list reads past the table's end (3: null), like code 1 (unknown)
+        idx = code + c.is_null().cast(pl.Int8) * 3
+        return pl.lit(pl.Series([False, None, True, None], dtype=pl.Boolean)).gather(idx)
 
     def list_sum(self, path, value_field, pred):
         pl = self.pl

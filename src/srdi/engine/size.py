@@ -70,9 +70,8 @@ def size_measure(o, ctx: Ctx, name: str, year: int) -> Q:
     level = o.first([o.not_(known), o.is_true(o.and_([any_unknown, o.cmp(low, "==", o.lit(0))])), any_unknown],
                     [None, 0, None], low)
     if name == "size_class":
-        c = o.first([o.is_true(o.cmp(level, "==", o.lit(i))) for i in range(4)], list(CLASS_OF_LEVEL), None)
-        if o.name == "polars":
-            c = c.cast(o.pl.String)
+        # level is null or 0..3: read the class label at it (one gather, not a chain over levels)
+        c = o.take(list(CLASS_OF_LEVEL), level)
         return Q(c, 1, "enum", inputs, None)
     # not large as soon as one known indicator falls short of its large bound
     sme = o.first([o.not_(known), o.is_true(o.cmp(low, "<", o.lit(3))), any_unknown], [None, True, None], False)
