@@ -32,6 +32,19 @@ def shared_cases():
     return load_cases()
 
 
+@pytest.fixture(scope="session")
+def load():
+    """bench/load_assess.py as a module (the load script is a file, not part of the package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("load_assess", ROOT / "bench" / "load_assess.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["load_assess"] = mod  # dataclasses look the module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore::pytest.PytestCollectionWarning")
 

@@ -130,12 +130,3 @@ def test_bench_prints_the_issue_line(tmp_path):
     eng = next(x for x in lines if x.startswith("(a) engine"))
     assert int(re.search(r"(\d+) output columns per row", eng).group(1)) > 200  # every tier, every condition
 
-
-def test_bench_regroups_chunks_in_order():
-    from srdi.batch.bench import _regroup
-
-    frames = [pl.DataFrame({"a": list(range(i * 7, i * 7 + 7))}) for i in range(5)]
-    for size in (3, 7, 10, 35, 100):
-        out = _regroup(frames, size)
-        assert pl.concat(out)["a"].to_list() == list(range(35))
-        assert all(f.height == size for f in out[:-1]) and 0 < out[-1].height <= size

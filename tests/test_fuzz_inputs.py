@@ -104,18 +104,26 @@ def _check_error(e: ProfileError):
         assert isinstance(fe.problem_zh, str) and fe.problem_zh.strip(), fe
 
 
-# ------------------------------------------------------------------------------- profiles
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_profiles())
-def test_validate_then_assess_never_crashes(p):
+def _refused_or_assessed(p, error_prefix: str | None = None) -> None:
+    """validate_profile refuses p with clear field errors (under `error_prefix` when given), or
+    accepts it and then every as-of date assesses it."""
     try:
         prof = validate_profile(p)
     except ProfileError as e:
         _check_error(e)
+        if error_prefix is not None:
+            assert all(fe.path.startswith(error_prefix) for fe in e.errors), e.errors
         return
     for as_of in AS_OFS:
         out = assess_profile(prof, as_of)
         assert isinstance(out, dict) and out["tiers"]
+
+
+# ------------------------------------------------------------------------------- profiles
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_profiles())
+def test_validate_then_assess_never_crashes(p):
+    _refused_or_assessed(p)
 
 
 @settings(max_examples=200, deadline=None)
@@ -125,14 +133,7 @@ def test_validate_then_assess_never_crashes(p):
 def test_financial_leaves(field, value):
     p = copy.deepcopy(BASES[-1])
     p["financials"][2024][field] = value
-    try:
-        prof = validate_profile(p)
-    except ProfileError as e:
-        _check_error(e)
-        assert any(fe.path.startswith("financials.2024") for fe in e.errors), e.errors
-        return
-    for as_of in AS_OFS:
-        assert assess_profile(prof, as_of)["tiers"]
+    _refused_or_assessed(p, "financials.2024")
 
 
 @settings(max_examples=150, deadline=None)
@@ -142,13 +143,7 @@ def test_financial_leaves(field, value):
 def test_top_level_fields(field, value):
     p = copy.deepcopy(BASES[-1])
     p[field] = value
-    try:
-        prof = validate_profile(p)
-    except ProfileError as e:
-        _check_error(e)
-        return
-    for as_of in AS_OFS:
-        assert assess_profile(prof, as_of)["tiers"]
+    _refused_or_assessed(p)
 
 
 LOCAL_KEYS = ["key_field", "innovative_items", "provincial_rank", "listing", "modern_industry_system",
@@ -162,14 +157,7 @@ LOCAL_KEYS = ["key_field", "innovative_items", "provincial_rank", "listing", "mo
 def test_local_indicators(province, indicators):
     p = copy.deepcopy(BASES[-1])
     p["province"], p["local_indicators"] = province, indicators
-    try:
-        prof = validate_profile(p)
-    except ProfileError as e:
-        _check_error(e)
-        assert all(fe.path.startswith("local_indicators") for fe in e.errors), e.errors
-        return
-    for as_of in AS_OFS:
-        assert assess_profile(prof, as_of)["tiers"]
+    _refused_or_assessed(p, "local_indicators")
 
 
 def test_braces_in_values_are_not_template_fields():

@@ -4,16 +4,13 @@ speed is shown by running the script, not by tests."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import math
 import random
 import statistics
-import sys
 
 import pytest
 
-from conftest import ROOT
 
 
 def run_async(coro):
@@ -23,15 +20,6 @@ def run_async(coro):
 
     with ThreadPoolExecutor(1) as ex:
         return ex.submit(asyncio.run, coro).result()
-
-
-@pytest.fixture(scope="module")
-def load():
-    spec = importlib.util.spec_from_file_location("load_assess", ROOT / "bench" / "load_assess.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["load_assess"] = mod  # dataclasses look the module up
-    spec.loader.exec_module(mod)
-    return mod
 
 
 # ----------------------------------------------------------------------------- percentiles

@@ -3,7 +3,6 @@ the kernel spreads connections over the workers; a taken port is a clear error (
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import os
 import signal
 import socket
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from srdi.web.server import reuseport_sockets
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or not Path("/proc/net/tcp").exists(),
@@ -24,22 +22,6 @@ pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or not Path(
 def _srdi() -> list[str]:
     exe = Path(sys.executable).with_name("srdi")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "srdi"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def load():
-    """bench/load_assess.py (its /proc readers: the server's processes and who holds which connection)."""
-    spec = importlib.util.spec_from_file_location("load_assess", ROOT / "bench" / "load_assess.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["load_assess"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _wait_health(port: int, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -71,7 +53,7 @@ def test_reuseport_sockets_share_one_port_and_listen():
 
 
 def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path, load):
-    port = _free_port()
+    port = load.free_port()
     env = {**os.environ, "SRDI_WEB_JOBS": str(tmp_path / "jobs")}
     proc = subprocess.Popen(_srdi() + ["serve", "--port", str(port), "--workers", "2"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)

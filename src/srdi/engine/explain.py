@@ -77,23 +77,24 @@ class Explainer:
         self.row = row
         self.lang = lang
         self.doc = doc
-        self._sheets: dict[str, bool] = {}
+        self._given: bool | None = None  # whether any provincial 特色化 input is given
+
+    def _local_given(self) -> bool:
+        """Whether the firm gave any provincial 特色化 input (scanned once per firm)."""
+        if self._given is None:
+            self._given = any(k.startswith("local_indicators.") and v is not None for k, v in self.row.items())
+        return self._given
 
     def _sheet_used(self, province: str) -> bool:
         """A province's 特色化 sheet is shown for firms of that province that gave its inputs."""
-        used = self._sheets.get(province)
-        if used is None:
-            used = self._sheets[province] = self.row.get("province") == province and any(
-                k.startswith("local_indicators.") and v is not None for k, v in self.row.items())
-        return used
+        return self.row.get("province") == province and self._local_given()
 
     def missing_inputs(self, e: Entry) -> list[str]:
         out = []
         if e.node.local:
             from .packs import local_pack
 
-            if self.row.get("province") is None and any(
-                    k.startswith("local_indicators.") and v is not None for k, v in self.row.items()):
+            if self.row.get("province") is None and self._local_given():
                 # a provincial sheet's inputs are given, but not which province's sheet applies
                 return ["province"] + (["local_score"] if self.row.get("local_score") is None else [])
             lp = local_pack(self.row.get("province") or "")

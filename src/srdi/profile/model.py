@@ -130,20 +130,20 @@ def _to_decimal(value: Any, *, money: bool) -> Decimal:
     return result
 
 
-def _money(value: Any) -> Any:
+def _decimal_or_none(value: Any, money: bool) -> Any:
     if value is None:
         return None
     if type(value) is int and -_INT_FAST < value < _INT_FAST:  # most amounts: whole yuan, exact (not bool)
         return Decimal(value)
-    return _to_decimal(value, money=True)
+    return _to_decimal(value, money=money)
+
+
+def _money(value: Any) -> Any:
+    return _decimal_or_none(value, True)
 
 
 def _number(value: Any) -> Any:
-    if value is None:
-        return None
-    if type(value) is int and -_INT_FAST < value < _INT_FAST:
-        return Decimal(value)
-    return _to_decimal(value, money=False)
+    return _decimal_or_none(value, False)
 
 
 def _whole(value: Any) -> Any:

@@ -16,11 +16,13 @@ APP = "srdi.web.app:create_app"
 logger = logging.getLogger("uvicorn.error")
 
 
+OPTIONS = dict(factory=True, access_log=False, server_header=False, proxy_headers=False)
+
+
 def config(host: str, port: int, workers: int, log_level: str = "warning"):
     import uvicorn
 
-    return uvicorn.Config(APP, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                          access_log=False, server_header=False, proxy_headers=False)
+    return uvicorn.Config(APP, host=host, port=port, workers=workers, log_level=log_level, **OPTIONS)
 
 
 def reuseport_sockets(host: str, port: int, n: int) -> list[socket.socket]:
@@ -113,8 +115,7 @@ def run(host: str, port: int, workers: int = 1, log_level: str = "warning") -> N
     import uvicorn
 
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(APP, factory=True, host=host, port=port, workers=workers, log_level=log_level,
-                    access_log=False, server_header=False, proxy_headers=False)
+        uvicorn.run(APP, host=host, port=port, workers=workers, log_level=log_level, **OPTIONS)
         return
     cfg = config(host, port, workers, log_level)
     socks = reuseport_sockets(host, port, workers)

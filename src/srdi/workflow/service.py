@@ -93,15 +93,20 @@ def _move(s: Session, u: Optional[User], a: Application, action: str, note: Opti
 
 
 # ----------------------------------------------------------------------------- registry
-def create_enterprise(s: Session, u: Optional[User], name: str, province: str, uscc: Optional[str] = None) -> Enterprise:
+def _name_and_province(name: str, province: str) -> str:
+    """The province code of a new enterprise, after checking its name and province."""
     from srdi.profile.codes import normalize_province
 
     if not name or not name.strip():
         raise WorkflowError("name: required / 企业名称必填", "name")
     try:
-        prov = normalize_province(province)
+        return normalize_province(province)
     except Exception as e:  # CodeError
         raise WorkflowError(f"province: {e}", "province") from None
+
+
+def create_enterprise(s: Session, u: Optional[User], name: str, province: str, uscc: Optional[str] = None) -> Enterprise:
+    prov = _name_and_province(name, province)
     if uscc:
         _check_uscc(uscc)
         if s.execute(select(Enterprise.id).where(Enterprise.uscc == uscc)).first():
@@ -131,18 +136,11 @@ def create_enterprises_many(s: Session, u: Optional[User], rows: list[tuple[str,
     """create_enterprise for many (name, province, uscc) at once: the same checks (a USCC repeated in
     the batch counts as already registered), one multi-row INSERT, one audit entry per enterprise.
     All or nothing (the first bad row raises). Returns the new ids in order."""
-    from srdi.profile.codes import normalize_province
-
     if u is not None and u.role in ("enterprise", "reviewer"):
         raise AccessDenied("enterprise: only admins register enterprises / 仅管理员可登记企业")
     recs, seen = [], set()
     for name, province, uscc in rows:
-        if not name or not name.strip():
-            raise WorkflowError("name: required / 企业名称必填", "name")
-        try:
-            prov = normalize_province(province)
-        except Exception as e:  # CodeError
-            raise WorkflowError(f"province: {e}", "province") from None
+        prov = _name_and_province(name, province)
         if uscc:
             _check_uscc(uscc)
             if uscc in seen:
