@@ -7,7 +7,9 @@ default); each plan is run once to warm the caches (compiled packs) and then REP
 per-plan figure is the median of the repeats; median / p95 / max are over the plans.
 Pool: N synthetic firms (srdi.batch.synth, seed 1; generation not timed), as-of 2025-06-01, target
 srdi_sme, horizon 2, plan_pool with plan_limit None (every firm), time_budget POOL_SECONDS for the
-whole call (read, screen, exact plans) and WORKERS processes; the rows are counted by cost_kind.
+whole call (read, screen, R&D top-up bounds, exact plans) and WORKERS processes; the rows are
+counted by cost_kind. Then (not timed) the top-up bounds of the exactly planned firms are compared
+with their proven optimum.
 The load average is printed before and after: timings on a shared machine are noisy.
 The last line has a stable shape: `RESULT key=value ...`.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from srdi.engine.packs import parse_date
 from srdi.planner import make_plan
 from srdi.planner.pool import plan_pool
 from srdi.profile import validate_profile
@@ -81,6 +84,25 @@ def main():
         res = plan_pool(str(src), "2025-06-01", "srdi_sme", plan_limit=None, horizon=2, time_budget=budget,
                         workers=workers)
         el = time.perf_counter() - t
+        # how tight the top-up bounds are: on the firms the search priced exactly (and that fail
+        # today), the cheapest verified R&D top-up against the proven optimum (not timed)
+        import polars as pl
+
+        from srdi.planner.costs import load_costs
+        from srdi.planner.pool import read_pool
+        from srdi.planner.topup import topup_bounds
+
+        ex = res.filter((pl.col("cost_kind") == "exact") & pl.col("passes_now").fill_null(False).not_())
+        idx = [r - 1 for r in ex["row"].to_list()]
+        tb = topup_bounds(read_pool(str(src), parse_date("2025-06-01")), parse_date("2025-06-01"), "srdi_sme",
+                          "application", 2, load_costs(None), rows=idx)
+        got = dict(zip(tb["i"].to_list(), tb["cost_fen"].to_list()))
+        pairs = [(round(c * 100), got.get(i)) for i, c in zip(idx, ex["cost_yuan"].to_list())]
+        same = sum(1 for a, b in pairs if b == a)
+        dearer = sum(1 for a, b in pairs if b is not None and b > a)
+        cheaper = sum(1 for a, b in pairs if b is not None and b < a)  # would be a bug
+        print(f"top-up bounds on the {len(pairs):,} exactly planned firms: equal to the optimum {same:,}, "
+              f"dearer {dearer:,}, none {len(pairs) - same - dearer - cheaper:,}, cheaper (a bug) {cheaper:,}")
     kinds = dict(zip(*[res["cost_kind"].value_counts().sort("cost_kind")[c].to_list() for c in ("cost_kind", "count")]))
     now = int(res["passes_now"].fill_null(False).sum())
     exact = kinds.get("exact", 0) + kinds.get("infeasible", 0)
@@ -89,14 +111,15 @@ def main():
           f"passing now {now:,}; exact {exact:,} (passing now {now:,} + planned exact {exact - now:,}, "
           f"of which infeasible {kinds.get('infeasible', 0):,}); planned {planned:,} "
           f"(bound {kinds.get('bound', 0):,}, budget {kinds.get('budget', 0):,}, error {kinds.get('error', 0):,}); "
-          f"estimate {kinds.get('estimate', 0):,}; none {kinds.get('none', 0):,}")
+          f"R&D top-up bound {kinds.get('topup', 0):,}; estimate {kinds.get('estimate', 0):,}; none {kinds.get('none', 0):,}")
     print(f"end: {_load()}")
     m0, p0, x0 = summary[0]
     m3, p3, x3 = summary[3]
     print(f"RESULT plan_median_ms={m0 * 1000:.0f} plan_p95_ms={p0 * 1000:.0f} plan_max_ms={x0 * 1000:.0f} "
           f"plan3_median_ms={m3 * 1000:.0f} plan3_p95_ms={p3 * 1000:.0f} plan3_max_ms={x3 * 1000:.0f} "
           f"pool_n={n} pool_s={el:.1f} pool_exact={exact} pool_planned_exact={exact - now} "
-          f"pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)}")
+          f"pool_topup={kinds.get('topup', 0)} pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)} "
+          f"topup_equal_exact={same}/{len(pairs)} topup_cheaper_than_exact={cheaper}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 from srdi.planner.costs import load_costs
 from srdi.planner.pool import plan_firm, plan_pool, read_pool
 
-KINDS = {"exact", "infeasible", "bound", "budget", "estimate", "none", "error"}
+KINDS = {"exact", "infeasible", "bound", "budget", "topup", "estimate", "none", "error"}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 
 Column-wise: the whole file is read with the batch readers (srdi.batch.io) into engine columns and
 screened with `evaluate_table` in one pass: the tier's outcome and every top-level condition on the
-as-of date. Firms are ranked by the number of failing conditions (one step away first); the exact
+as-of date. Every failing firm then gets, column-wise and in a few seconds, the cheapest R&D top-up
+the engine verifies passes (topup.py; an upper bound). Firms are ranked by the number of failing
+conditions (one step away first); the exact
 planner (make_plan's search, per firm) then prices the nearest firms, up to `plan_limit` firms and
 within `time_budget` seconds for the whole call, optionally in `workers` processes. With no
 `plan_limit` (the whole population) the first SEED_PER_GROUP firms of every set of failing
@@ -13,6 +15,9 @@ Every row says what its cost is (`cost_kind`):
   infeasible   the search finished and nothing passes within the horizon (exact; cost empty)
   bound        the search hit its per-firm budget: the cheapest plan found, an upper bound
   budget       the search hit its per-firm budget before finding any plan (cost empty)
+  topup        not planned by the search (or its plan cost more): the cheapest R&D top-up that
+               the engine verified passes (topup.py, column-wise for all firms at once), an upper
+               bound; steps `rd_spend@YEAR`, or `-` when waiting until `passes_on` is enough
   estimate     not planned: the median exact cost of the planned firms that fail the same
                top-level conditions today (`estimate_n` of them); empty when there are none
   none         not planned and no estimate
@@ -27,6 +32,7 @@ import time
 from typing import Any
 
 from .costs import load_costs
+from .topup import topup_bounds
 
 
 POOL_PLAN_BUDGET = 3_000  # engine rows per firm plan in a pool (beyond: best found, cost_kind "bound")
@@ -150,6 +156,9 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
         order = order.with_columns(pl.int_range(pl.len()).over("failing").alias("_r")) \
             .sort([pl.col("_r") >= SEED_PER_GROUP, "failing_conditions", "row"])
     order = order["i"].to_list()
+    # verified upper bounds for every failing firm first (a few seconds), then exact plans
+    tops_ = topup_bounds(F, as_of, target, mode, horizon, cm,
+                         rows=[i for i, v in enumerate(ok_now.to_list()) if not v], deadline=deadline)
     passes = ok_now.to_list()
     cost = [0.0 if v else None for v in passes]
     when = [as_of.isoformat() if v else None for v in passes]
@@ -202,6 +211,9 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
                 os.environ["POLARS_MAX_THREADS"] = env0
     for i, c, w, s_, k in results:
         cost[i], when[i], step[i], kind[i] = c, w, s_, k
+    for i, c, w, s_, _ in tops_.iter_rows():
+        if kind[i] in ("unplanned", "budget") or kind[i] == "bound" and c / 100 < cost[i]:
+            cost[i], when[i], step[i], kind[i] = c / 100, w.isoformat(), s_, "topup"
     res = res.with_columns(pl.Series("cost_yuan", cost, dtype=pl.Float64), pl.Series("passes_on", when, dtype=pl.String),
                            pl.Series("steps", step, dtype=pl.String), pl.Series("cost_kind", kind, dtype=pl.String))
     res = _estimate(res)

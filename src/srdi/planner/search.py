@@ -787,13 +787,13 @@ class Planner:
         gen = enumerate_gated(levers, T, gate, work, oracles)
         rows0 = self.ev.rows
         bi = 0
+        oracled = False
         if self.use_oracles and gate.scored and not gate.route_true:
             # a scored tier: the score oracle prunes most combinations, use it from the start
-            # (and skip the small first batch)
             orc = self.oracles(tier, T, rowT, levers)
             if orc:
                 gen = _with_oracles(levers, T, gate, work, orc, set(), 0)
-                bi = 1
+                oracled = True
         done = False
         pending = None
         while not done:
@@ -831,14 +831,17 @@ class Planner:
                     hit = True
             if hit:
                 done = True
-            elif bi == 1 and not done and self.use_oracles and len(self.analyse(tier, T, rowT, self.mode)[0]) >= 2 \
-                    and not (gate.scored and not gate.route_true):
-                # several failing conditions: restart the enumeration with condition oracles,
-                # their levers first (combinations already evaluated are skipped)
+            elif bi == 1 and not oracled and not done and self.use_oracles:
+                # the first small batch failed: restart the enumeration with condition oracles,
+                # their levers first (combinations already evaluated are skipped). The oracles
+                # leave mostly passing combinations, so batches start small again: a large first
+                # batch would evaluate every remaining combination below its size.
+                oracled = True
                 orc = self.oracles(tier, T, rowT, levers)
                 if orc:
                     gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0])
                     pending = None
+                    bi = 0
             if (work[0] >= self.enum_budget or self.ev.rows - rows0 >= self.date_budget
                     or self.ev.rows - self.rows_start >= self.row_budget) and not done:
                 dr.complete = False
