@@ -80,21 +80,28 @@ def run_row(c: Compiled, row: dict[str, Any]) -> dict[str, Any]:
     return e
 
 
+@functools.lru_cache(maxsize=1024)
+def _size_inputs(ind: str | None, y1: int) -> tuple:
+    """The size standard's inputs for an industry: (path, whether a head count) in the standard's order."""
+    spec = size_table()["industries"].get(ind or "", {})
+    letters = sorted(set(spec.get("large", {})) | set(spec.get("medium", {})) | set(spec.get("small", {})))
+    fields = {"X": "employees", "Y": "operating_revenue", "Z": "total_assets"}
+    paths = [f"financials.{y1}.{fields[k]}" for k in letters]
+    return tuple((p, "employees" in p) for p in paths)
+
+
 def explain_row(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> dict:
     ex = Explainer(values, row, lang, "")
     y1 = c.as_of.year - 1
     ind = row.get("size_industry")
-    spec = size_table()["industries"].get(ind or "", {})
-    letters = sorted(set(spec.get("large", {})) | set(spec.get("medium", {})) | set(spec.get("small", {})))
-    fields = {"X": "employees", "Y": "operating_revenue", "Z": "total_assets"}
-    size_inputs = [f"financials.{y1}.{fields[k]}" for k in letters]
+    size_inputs = _size_inputs(ind, y1) if ind is None or isinstance(ind, str) else _size_inputs.__wrapped__(ind, y1)
     sme = values.get("size#sme")
     size = {
         "industry": ind, "class": values.get("size#class"), "outcome": OUT[sme],
-        "observed": ", ".join(fmt_value(row.get(p) / (100 if "employees" not in p else 1) if row.get(p) is not None else None,
-                                        "count" if "employees" in p else "money", lang) for p in size_inputs) or None,
+        "observed": ", ".join(fmt_value(row.get(p) / (100 if not heads else 1) if row.get(p) is not None else None,
+                                        "count" if heads else "money", lang) for p, heads in size_inputs) or None,
         "source": "工信部联企业〔2011〕300号 第四条", "mark": "C",
-        "missing": (["industry"] if ind is None else [p for p in size_inputs if row.get(p) is None]) if sme is None else [],
+        "missing": (["industry"] if ind is None else [p for p, _ in size_inputs if row.get(p) is None]) if sme is None else [],
     }
     out = {
         "contract": CONTRACT_VERSION,

@@ -5,6 +5,8 @@ while evaluating; this module only reads them and formats them for people.
 """
 from __future__ import annotations
 
+import datetime as dt
+import operator
 from typing import Any
 
 from .blocks import PT, Entry, TierPlan
@@ -12,6 +14,10 @@ from .packs import Node, weakest_mark
 from .syntax import Test
 
 OUT = {True: "pass", False: "fail", None: "undetermined"}
+# values whose == tells apart what they show (floats but 0.0 and -0.0, which build() leaves out; nan != nan)
+_MEMO_TYPES = frozenset({int, bool, float, str, type(None), dt.date})
+_MEMO_SIZE = 256  # decided dicts kept per entry builder
+_OUTCOME = operator.itemgetter("outcome")
 
 
 def _num(v: float, digits: int = 2) -> str:
@@ -165,7 +171,9 @@ class Explainer:
         Waived entries take the general path (`_entry`)."""
         n = e.node
         if n.waived:
-            return lambda ex: ex._entry(e, st)
+            general = lambda ex, *_: ex._entry(e, st)  # noqa: E731
+            general.key_keys = ()
+            return general
         scored, category = e.scored, e.kind == "category"
         tmpl: dict[str, Any] = {"id": n.id, "kind": e.kind, "group": e.group, "title": n.title, "outcome": None,
                                 "points": None, "max_points": n.max if scored else None}
@@ -177,12 +185,62 @@ class Explainer:
                     missing=None)
         k_ok, k_lo, k_hi, k_obs = st["k_ok"], st["k_lo"], st["k_hi"], st["k_obs"]
         minimum = None if not (category and n.minimum is not None) else n.minimum * PT
-        # observed values: the general rules (`observed`) only for tests of flags and codes
-        special = n.test is not None and n.test.op in ("truthy", "falsy", "in", "not in", "==", "!=")
         units = e.units or ["count"] * len(k_obs)
         lang = self.lang
+        # observed values: when every observed output is None, tests of flags and codes read the input
+        # or the outcome instead (the general rules: `observed`); which rule applies is known here
+        smode, inp0, t_op = 0, None, None
+        t = n.test
+        if t is not None and t.op in ("truthy", "falsy", "in", "not in", "==", "!="):
+            single = len(e.inputs) == 1
+            inp0, t_op = (e.inputs[0] if single else None), t.op
+            if t.op in ("in", "not in", "==", "!=") and single and not t.args:
+                smode = 1  # the input, as text
+            elif t.args or t.op in ("truthy", "falsy"):
+                smode = 2 if single and not t.args else 3  # the input as yes/no, else the outcome
+        yes_no = ("是", "否") if lang == "zh" else ("yes", "no")
+        reads_row = smode == 1 or smode == 2
+        # the outputs a dict is made of: outcome (and points) first, then the observed values
+        head = [k_lo, k_hi] if scored else [k_ok]
+        if scored and smode == 3:
+            head.append(k_ok)
+        key_keys, n_head = (*head, *(k_obs if not category else ())), len(head)
+        undetermined_missing = not category
 
-        def build(ex: "Explainer") -> dict:
+        memo: dict = {}  # decided results by what they are made of (see `build`)
+
+        def build(ex: "Explainer", vs: tuple | None = None, ts: tuple | None = None) -> dict:
+            # A decided entry's dict is a function of the outputs and the input it reads, with their
+            # types (True == 1 but shows otherwise): such dicts are kept in `memo` by the key
+            # values + types (+ the input and its type) and copied (many firms share flags, counts and
+            # codes). Only values of _MEMO_TYPES but zero floats (-0.0 == 0.0) are kept, so any key
+            # may be looked up: one with other values finds nothing.
+            # `vs`, `ts`: the values of `key_keys` and their types, when the caller (tier) read them
+            # for every entry at once.
+            if vs is None:
+                vs = tuple(map(ex.v.get, key_keys))
+                ts = tuple(map(type, vs))
+            key = vs + ts
+            if category:
+                raw = r = None
+            else:
+                raw = vs[n_head:]
+                if reads_row:
+                    r = ex.row.get(inp0)
+                    key += (r, type(r))
+                else:
+                    r = None
+            try:
+                c = memo.get(key)
+            except TypeError:  # an unhashable value
+                c = key = None
+            if c is not None:
+                d = c.copy()
+                ov = d["observed_value"]
+                if ov is not None:
+                    d["observed_value"] = ov.copy()
+                d["missing"] = []
+                return d
             v = ex.v
             d = tmpl.copy()
             if scored:
@@ -201,23 +259,47 @@ class Explainer:
             else:
                 out = d["outcome"] = OUT[v.get(k_ok)]
             if not category:
-                if special:
-                    obs, raw = ex.observed(e, k_obs)
+                obs = None
+                raw = list(raw)
+                for x in raw:
+                    if x is not None:
+                        obs = ", ".join([fmt_value(x, u, lang) for x, u in zip(raw, units)])
+                        break
                 else:
-                    raw = [v.get(k) for k in k_obs]
-                    obs = None
-                    for x in raw:
-                        if x is not None:
-                            obs = ", ".join(fmt_value(x, u, lang) for x, u in zip(raw, units))
-                            break
+                    if smode == 1:
+                        obs, raw = (None if r is None else str(r)), [r]
+                    elif smode == 2:
+                        obs = None if r is None else (yes_no[0 if r else 1] if isinstance(r, bool) else str(r))
+                        raw = [r]
+                    elif smode == 3:
+                        ok = v.get(k_ok)
+                        if ok is None:
+                            raw = []
+                        else:
+                            hit = ok if t_op != "falsy" else not ok
+                            obs = fmt_value(bool(hit) if t_op != "==" else ok, "bool", lang)
+                            raw = [ok]
                 if obs is not None:
                     d["observed"] = obs
                 if raw:
                     d["observed_value"] = [float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
                                            for x in raw]
-            d["missing"] = ex.missing_inputs(e) if out == "undetermined" and not category else []
+            if out == "undetermined" and undetermined_missing:
+                d["missing"] = ex.missing_inputs(e)
+                return d
+            d["missing"] = []
+            all_ts, all_vs = ((*ts, type(r)), (*vs, r)) if reads_row else (ts, vs)
+            if key is not None and _MEMO_TYPES.issuperset(all_ts) and (float not in all_ts or 0 not in all_vs):
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                c = d.copy()  # complete before it is seen (batch jobs explain in another thread)
+                ov = c["observed_value"]
+                if ov is not None:
+                    c["observed_value"] = ov.copy()
+                memo[key] = c
             return d
 
+        build.key_keys = key_keys
         return build
 
     def entry(self, e: Entry, plan_doc: str) -> dict:
@@ -262,30 +344,55 @@ class Explainer:
     def tier(self, plan: TierPlan) -> dict:
         pack = plan.pack
         doc = pack.cite
-        ok = self.v.get(f"{plan.prefix}#ok")
-        built = plan.__dict__.setdefault("_builders", {})  # [(entry, builder)] per language, made once
-        pairs = built.get(self.lang)
-        if pairs is None:
-            pairs = built[self.lang] = [(e, self._static(e, doc)["build"]) for e in plan.entries]
-        pairs = [(e, b) for e, b in pairs if e.province is None or self._sheet_used(e.province)]
-        entries = [e for e, _ in pairs]
-        conds = [b(self) for _, b in pairs]
+        v = self.v
+        # per language, made once: [(entry, builder)], whether any entry is of a provincial sheet, and
+        # by the sheet shown (None: none) the entries shown, their builders and their weakest mark
+        built = plan.__dict__.setdefault("_builders", {})
+        sel = built.get(self.lang)
+        if sel is None:
+            sel = built[self.lang] = ([(e, self._static(e, doc)["build"]) for e in plan.entries],
+                                      any(e.province is not None for e in plan.entries), {})
+        all_pairs, has_sheets, by_sheet = sel
+        # an entry of a province's sheet is shown when _sheet_used(its province)
+        sheet = (self.row.get("province") if self._local_given() else None) if has_sheets else None
+        shown = by_sheet.get(sheet)
+        if shown is None:
+            pairs = [(e, b) for e, b in all_pairs if e.province is None or e.province == sheet]
+            # a condition's mark is its node's (both paths)
+            # the outputs every builder reads, all in one tuple, and each builder's slice of it
+            keys: list[str] = []
+            spans = []
+            for _, b in pairs:
+                spans.append((b, slice(len(keys), len(keys) + len(b.key_keys))))
+                keys.extend(b.key_keys)
+            # a condition's kind and id are its entry's and node's (both paths)
+            categories = tuple((i, e.node.id) for i, (e, _) in enumerate(pairs) if e.kind == "category")
+            shown = (tuple(e for e, _ in pairs), tuple(spans), tuple(keys),
+                     weakest_mark(*(e.node.mark for e, _ in pairs if e.node.mark)), categories,
+                     tuple(f"{plan.prefix}#{k}" for k in ("ok", "route", "score_lo", "score_hi", "score_ok")))
+            if len(by_sheet) < 256:
+                by_sheet[sheet] = shown
+        entries, spans, keys, mark, categories, (k_ok, k_route, k_lo, k_hi, k_sok) = shown
+        ok = v.get(k_ok)
+        vals = tuple(map(v.get, keys))
+        types = tuple(map(type, vals))
+        conds = [b(self, vals[sl], types[sl]) for b, sl in spans]
         t: dict[str, Any] = {
-            "regime": pack.regime, "outcome": OUT[ok], "score": None, "route": self.v.get(f"{plan.prefix}#route"),
+            "regime": pack.regime, "outcome": OUT[ok], "score": None, "route": v.get(k_route),
             "title": pack.title, "pack": pack.id, "document": pack.document,
         }
         if plan.scored:
-            lo, hi = self.v[f"{plan.prefix}#score_lo"], self.v[f"{plan.prefix}#score_hi"]
+            lo, hi = v[k_lo], v[k_hi]
             t["score"] = _intish(lo / PT) if lo == hi else None
             t["score_min"], t["score_max"] = _intish(lo / PT), _intish(hi / PT)
             t["pass_line"] = pack.score["pass_line"]
-            t["score_outcome"] = OUT[self.v.get(f"{plan.prefix}#score_ok")]
-            t["score_parts"] = {c["id"]: c["points"] for c in conds if c["kind"] == "category"}
+            t["score_outcome"] = OUT[v.get(k_sok)]
+            t["score_parts"] = {cid: conds[i]["points"] for i, cid in categories}
         t["conditions"] = conds
         # inputs that would decide what is undetermined: follow undetermined nodes from the top
         missing: list[str] = []
         by_key = None
-        for e, c in zip(entries, conds):
+        for e, c in (zip(entries, conds) if "undetermined" in map(_OUTCOME, conds) else ()):
             if c["outcome"] != "undetermined" or c["kind"] == "category":
                 continue
             if by_key is None:
@@ -306,7 +413,7 @@ class Explainer:
                 for m in s["missing"]:
                     if m not in t["missing"] and t["outcome"] == "undetermined":
                         t["missing"].append(m)
-        t["mark"] = weakest_mark(*(c["mark"] for c in conds if c.get("mark")))
+        t["mark"] = mark
         return t
 
 

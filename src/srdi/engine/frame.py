@@ -12,10 +12,18 @@ from typing import Any, Iterable
 from .measures import FEN, SCALE4, path_kind
 
 
+_WHOLE_FAST = 10 ** 25  # whole amounts below this: yuan x 100 is exact as Decimal arithmetic (28 digits)
+
+
 def _fen(v) -> int | None:
     if v is None:
         return None
-    d = Decimal(str(v)) * FEN
+    if type(v) is Decimal and v.is_finite():  # most amounts are whole yuan: the integer x 100
+        i = int(v)
+        if -_WHOLE_FAST < i < _WHOLE_FAST and i == v:
+            return i * FEN
+    # a Decimal (what validation gives) as is: Decimal(str(d)) is d, digit for digit
+    d = (v if type(v) is Decimal else Decimal(str(v))) * FEN
     if d != d.to_integral_value():
         raise ValueError(f"amount {v} has more than 2 decimal places")
     return int(d)
@@ -24,33 +32,53 @@ def _fen(v) -> int | None:
 def _s4(v) -> int | None:
     if v is None:
         return None
-    d = Decimal(str(v)) * SCALE4
+    d = (v if type(v) is Decimal else Decimal(str(v))) * SCALE4
     if d != d.to_integral_value():
         raise ValueError(f"value {v} has more than 4 decimal places")
     return int(d)
 
 
+_SCALARS = ("name", "uscc", "province", "industry", "niche_since", "rd_institution", "digital_level",
+            "domestic_rank", "market_position_declared", "management_cert_or_foreign_product_cert",
+            "info_system_core_business", "rd_institution_joint")
+_FIN_MONEY: dict[str, bool] = {}  # financials field -> whether path_kind says money (memo)
+
+
+def _fin_money(k: str) -> bool:
+    m = _FIN_MONEY.get(k)
+    if m is None:
+        m = path_kind(f"financials.0.{k}") == "money"
+        if len(_FIN_MONEY) < 1000:
+            _FIN_MONEY[k] = m
+    return m
+
+
 def profile_row(p: dict) -> dict[str, Any]:
     """Flatten a contract profile dict (validated) into engine columns."""
     row: dict[str, Any] = {}
-    for k in ("name", "uscc", "province", "industry", "niche_since", "rd_institution", "digital_level",
-              "domestic_rank", "market_position_declared", "management_cert_or_foreign_product_cert",
-              "info_system_core_business", "rd_institution_joint"):
-        if p.get(k) is not None:
-            row[k] = p[k]
+    get = p.get
+    for k in _SCALARS:
+        v = get(k)
+        if v is not None:
+            row[k] = v
     for k in ("market_share_pct", "local_score"):
-        if p.get(k) is not None:
-            row[k] = _s4(p[k])
+        v = get(k)
+        if v is not None:
+            row[k] = _s4(v)
     for sect in ("ip", "quality", "product_field", "compliance", "group"):
-        for k, v in (p.get(sect) or {}).items():
-            if v is not None:
-                row[f"{sect}.{k}"] = v
-    for y, fy in (p.get("financials") or {}).items():
-        for k, v in (fy or {}).items():
+        sv = get(sect)
+        if sv:
+            for k, v in sv.items():
+                if v is not None:
+                    row[f"{sect}.{k}"] = v
+    for y, fy in (get("financials") or {}).items():
+        if not fy:
+            continue
+        pre = f"financials.{int(y)}."
+        for k, v in fy.items():
             if v is None:
                 continue
-            path = f"financials.{int(y)}.{k}"
-            row[path] = _fen(v) if path_kind(path) == "money" else int(v)
+            row[pre + k] = _fen(v) if _fin_money(k) else int(v)
     for y, v in (p.get("quality_score") or {}).items():
         if v is not None:
             row[f"quality_score.{int(y)}"] = _s4(v)

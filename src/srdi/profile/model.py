@@ -138,17 +138,25 @@ def _decimal_or_none(value: Any, money: bool) -> Any:
     return _to_decimal(value, money=money)
 
 
-def _money(value: Any) -> Any:
+def _money(value: Any) -> Any:  # _decimal_or_none(value, True), its common case inline
+    if type(value) is int and -_INT_FAST < value < _INT_FAST:
+        return Decimal(value)
     return _decimal_or_none(value, True)
 
 
-def _number(value: Any) -> Any:
+def _number(value: Any) -> Any:  # _decimal_or_none(value, False), its common case inline
+    if type(value) is int and -_INT_FAST < value < _INT_FAST:
+        return Decimal(value)
     return _decimal_or_none(value, False)
 
 
 def _whole(value: Any) -> Any:
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
+    if type(value) is str:  # most often a year key ("2024"): plain ASCII digits are the integer they spell
+        text = value.strip()
+        if 0 < len(text) <= 18 and text.isascii() and text.isdigit():
+            return int(text)
     if isinstance(value, bool):
         raise _err("int_type", f"must be a whole number, got {_show(value)}", f"应为整数，实际为 {_show(value)}")
     if isinstance(value, (float, Decimal, str)):
@@ -168,6 +176,8 @@ def _whole(value: Any) -> Any:
 
 def _scaled(value: Any) -> Any:
     """A number the engine keeps to 4 decimal places (percentages, scores): no more places."""
+    if type(value) is int and -_INT_FAST < value < _INT_FAST:  # a whole number has none
+        return Decimal(value)
     result = _number(value)
     if result is not None and result.is_finite() and result.normalize().as_tuple().exponent < -4:
         raise _err(
@@ -266,8 +276,10 @@ class _Base(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _null_is_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict) and any(v is None for v in data.values()):
-            return {k: v for k, v in data.items() if v is not None}
+        if isinstance(data, dict):
+            for v in data.values():
+                if v is None:
+                    return {k: v for k, v in data.items() if v is not None}
         return data
 
 
@@ -408,6 +420,19 @@ def _name(value: Any) -> Any:
     return value
 
 
+# What the code checks made of texts seen before (pure functions of the text; bounded memos):
+# valid credit codes, and province and industry texts to their codes. Errors are not kept.
+_VALID_USCC: dict[str, bool] = {}
+_PROVINCE_CODES: dict[str, str] = {}
+_INDUSTRY_CODES: dict[str, str] = {}
+
+
+def _remember(memo: dict, key: str, value: Any) -> None:
+    if len(memo) >= 4096:
+        memo.clear()
+    memo[key] = value
+
+
 class Profile(_Base):
     """Enterprise profile, contract.md section 1."""
 
@@ -448,8 +473,12 @@ class Profile(_Base):
         if not isinstance(v, str):
             return v  # pydantic reports the type error
         text = v.strip().upper()
+        if text in _VALID_USCC:
+            return text
         problem = _uscc_problem(text)
-        if problem is not None:
+        if problem is None:
+            _remember(_VALID_USCC, text, True)
+        else:
             raise _err(
                 "uscc_invalid",
                 f"invalid unified social credit code: {problem[0]}",
@@ -460,8 +489,14 @@ class Profile(_Base):
     @field_validator("province", mode="before")
     @classmethod
     def _province(cls, v: Any) -> Any:
+        code = _PROVINCE_CODES.get(v) if type(v) is str else None
+        if code is not None:
+            return code
         try:
-            return normalize_province(v)
+            code = normalize_province(v)
+            if type(v) is str:
+                _remember(_PROVINCE_CODES, v, code)
+            return code
         except CodeError as e:
             raise _err("province_invalid", str(e), e.zh) from None
 
@@ -476,10 +511,15 @@ class Profile(_Base):
                     f"以数字形式给出的行业代码 {v} 有歧义：请加引号写成字符串（如 \"0511\"）",
                 )
             v = str(v)
+        code = _INDUSTRY_CODES.get(v) if type(v) is str else None
+        if code is not None:
+            return code
         try:
             letter, digits = parse_industry(v)
         except CodeError as e:
             raise _err("industry_invalid", str(e), e.zh) from None
+        if type(v) is str:
+            _remember(_INDUSTRY_CODES, v, letter + digits)
         return letter + digits
 
     @field_validator("local_indicators")

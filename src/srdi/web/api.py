@@ -56,6 +56,7 @@ except ImportError:  # pragma: no cover - an environment installed before orjson
 # str() (orjson would write datetimes with a "T" and dataclasses as objects), int keys become strings.
 _ORJSON_OPTS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
                 if orjson is not None else 0)
+_ORJSON_STR_KEY_OPTS = _ORJSON_OPTS & ~orjson.OPT_NON_STR_KEYS if orjson is not None else 0
 
 
 def _stdlib_dumps(obj: Any, sort_keys: bool = False) -> bytes:
@@ -67,6 +68,13 @@ def dumps(obj: Any, sort_keys: bool = False) -> bytes:
     Encoded by orjson (the same bytes for the engine's output: str, int, float, bool, None, Decimal,
     date); anything orjson refuses (ints over 64 bits, non-scalar keys) falls back to the stdlib."""
     if orjson is not None:
+        if not sort_keys:
+            # first without OPT_NON_STR_KEYS, which doubles orjson's time; it refuses a non-str key
+            # (TypeError), and then the call below is the one that answers
+            try:
+                return orjson.dumps(obj, default=str, option=_ORJSON_STR_KEY_OPTS)
+            except TypeError:
+                pass
         try:
             return orjson.dumps(obj, default=str,
                                 option=_ORJSON_OPTS | orjson.OPT_SORT_KEYS if sort_keys else _ORJSON_OPTS)
@@ -76,13 +84,23 @@ def dumps(obj: Any, sort_keys: bool = False) -> bytes:
 
 
 _LONG_DIGITS = re.compile(rb"\d{19,}")
+# The same test as _LONG_DIGITS.search (a run of 19 ASCII digits) in a few microseconds instead of tens:
+# every digit becomes "0", every other byte " ", then a substring search.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_NINETEEN = b"0" * 19
+
+
+def _long_digits(data) -> bool:
+    if type(data) is bytes:
+        return len(data) >= 19 and _NINETEEN in data.translate(_DIGITS_TO_ZERO)
+    return _LONG_DIGITS.search(data) is not None
 
 
 def loads(data: bytes) -> Any:
     """json.loads, by orjson when that gives the same: not for integers beyond 64 bits (orjson makes
     them floats) and not for what orjson refuses (NaN, Infinity, 1e400 and malformed JSON: the stdlib
     decides, and its error, position included, is the one reported)."""
-    if orjson is not None and not _LONG_DIGITS.search(data):
+    if orjson is not None and not _long_digits(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -161,14 +179,15 @@ class _LRU:
 ASSESS_CACHE = _LRU()
 
 
-def assess_bytes(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict | None = None) -> bytes:
-    """The contract JSON of one validated profile, as bytes (cached by canonical input).
+def assess_bytes(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict | None = None,
+                 key: Any = None) -> bytes:
+    """The contract JSON of one validated profile, as bytes (cached by canonical input, or by ``key``
+    when given: see ``assess_request``).
     ``timing`` (optional) receives the milliseconds spent: key, engine, encode; cache = hit|miss."""
-    from srdi.engine.assess import assess_profile
-
     t0 = time.perf_counter()
-    contract = profile_obj.to_contract_dict()
-    key = hashlib.sha256(dumps([contract, as_of.isoformat(), mode, lang], sort_keys=True)).digest()
+    if key is None:
+        contract = profile_obj.to_contract_dict()
+        key = hashlib.sha256(dumps([contract, as_of.isoformat(), mode, lang], sort_keys=True)).digest()
     hit = ASSESS_CACHE.get(key)
     t1 = time.perf_counter()
     if timing is not None:
@@ -176,6 +195,12 @@ def assess_bytes(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict
         timing["cache"] = "hit" if hit is not None else "miss"
     if hit is not None:
         return hit
+    return _assess_miss(profile_obj, as_of, mode, lang, timing, key, t1)
+
+
+def _assess_miss(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict | None, key: Any, t1: float) -> bytes:
+    from srdi.engine.assess import assess_profile  # looked up per call (tests replace it)
+
     # the validated Profile, not its contract dict: assess_profile would validate a dict again
     result = assess_profile(profile_obj, as_of, mode, lang)
     t2 = time.perf_counter()
@@ -211,8 +236,6 @@ def _is_json(content_type: str | None) -> bool:
 
 
 async def read_assess_request(request: Request) -> AssessRequest:
-    from fastapi.exceptions import RequestValidationError
-    from pydantic import ValidationError
     from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
 
@@ -220,8 +243,16 @@ async def read_assess_request(request: Request) -> AssessRequest:
         raw = await request.body()
     except ClientDisconnect:  # a body cut off (BodyLimit answers 413 for one over the limit)
         raise HTTPException(400, "There was an error parsing the body") from None
+    return parse_assess_request(raw, request.headers.get("content-type"))
+
+
+def parse_assess_request(raw: bytes, content_type: str | None) -> AssessRequest:
+    """The request body (bytes) as an AssessRequest; RequestValidationError as FastAPI would raise."""
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
     data: Any = raw
-    if raw and _is_json(request.headers.get("content-type")):
+    if raw and _is_json(content_type):
         try:
             data = loads(raw)
         except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError
@@ -249,11 +280,26 @@ async def assess(request: Request) -> Response:
     # add GIL hand-offs; throughput comes from worker processes (`srdi serve --workers 2`).
     t0 = time.perf_counter()
     req = await read_assess_request(request)
-    d = parse_as_of(req.as_of)
-    p = validate(req.profile)
-    timing: dict = {"validate": (time.perf_counter() - t0) * 1000}
-    body = assess_bytes(p, d, req.mode, req.lang, timing)
+    body, timing = assess_request(req, await request.body(), t0)
     return Response(body, media_type="application/json", headers={"server-timing": server_timing(timing)})
+
+
+def assess_request(req: AssessRequest, raw: bytes, t0: float) -> tuple[bytes, dict]:
+    """The answer to a parsed request (its body ``raw``), as bytes, and its timings. The result cache
+    is keyed by the body's bytes (with the date it resolves to, the mode and the language): the same
+    bytes are the same input, so a repeated request is answered without validating its profile again
+    (it was valid: only answers are cached) nor dumping it to a canonical form for a key."""
+    d = parse_as_of(req.as_of)
+    t1 = time.perf_counter()
+    key = (hashlib.blake2b(raw, digest_size=32).digest(), d, req.mode, req.lang)  # faster than sha256 here
+    hit = ASSESS_CACHE.get(key)
+    t2 = time.perf_counter()
+    if hit is not None:
+        return hit, {"validate": (t1 - t0) * 1000, "key": (t2 - t1) * 1000, "cache": "hit"}
+    p = validate(req.profile)
+    t3 = time.perf_counter()
+    timing: dict = {"validate": (t1 - t0 + t3 - t2) * 1000, "key": (t2 - t1) * 1000, "cache": "miss"}
+    return _assess_miss(p, d, req.mode, req.lang, timing, key, t3), timing
 
 
 ASSESS_PATH = "/api/v1/assess"
@@ -285,15 +331,44 @@ class AssessFastPath:
             path = path[len(root):]
         if path != ASSESS_PATH:
             return await self.app(scope, receive, send)
-        request = Request(scope, receive)
+        # the body and content type straight from the ASGI messages and scope (what Request.body()
+        # and Request.headers would give), and the answer sent as Response would send it
+        t0 = time.perf_counter()
         try:
-            response = await assess(request)
+            chunks = []
+            while True:
+                message = await receive()
+                if message["type"] == "http.request":
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                elif message["type"] == "http.disconnect":
+                    from starlette.exceptions import HTTPException
+
+                    raise HTTPException(400, "There was an error parsing the body")
+            raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            content_type = None
+            for k, v in scope["headers"]:
+                if k == b"content-type":
+                    content_type = v.decode("latin-1")
+                    break
+            req = parse_assess_request(raw, content_type)
+            body, timing = assess_request(req, raw, t0)
         except Exception as exc:  # noqa: BLE001 - every error becomes the app's problem JSON
             handler = self._handler(exc)
             if handler is None:
                 raise
+            request = Request(scope, receive)
             response = await handler(request, exc)
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"server-timing", server_timing(timing).encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 # ------------------------------------------------------------------------ plan and support
