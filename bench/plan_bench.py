@@ -106,10 +106,12 @@ def main():
     kinds = dict(zip(*[res["cost_kind"].value_counts().sort("cost_kind")[c].to_list() for c in ("cost_kind", "count")]))
     now = int(res["passes_now"].fill_null(False).sum())
     exact = kinds.get("exact", 0) + kinds.get("infeasible", 0)
+    proven = res.filter((pl.col("cost_kind") == "infeasible") & pl.col("steps").is_not_null()).height
     planned = sum(kinds.get(k, 0) for k in ("exact", "infeasible", "bound", "budget", "error")) - now
     print(f"pool of {n:,} firms, {workers} workers, time budget {budget:.0f} s: {el:.1f} s; "
           f"passing now {now:,}; exact {exact:,} (passing now {now:,} + planned exact {exact - now:,}, "
-          f"of which infeasible {kinds.get('infeasible', 0):,}); planned {planned:,} "
+          f"of which infeasible {kinds.get('infeasible', 0):,}, {proven:,} of them proven column-wise); "
+          f"searched {planned - proven:,} "
           f"(bound {kinds.get('bound', 0):,}, budget {kinds.get('budget', 0):,}, error {kinds.get('error', 0):,}); "
           f"R&D top-up bound {kinds.get('topup', 0):,}; estimate {kinds.get('estimate', 0):,}; none {kinds.get('none', 0):,}")
     print(f"end: {_load()}")
@@ -118,7 +120,7 @@ def main():
     print(f"RESULT plan_median_ms={m0 * 1000:.0f} plan_p95_ms={p0 * 1000:.0f} plan_max_ms={x0 * 1000:.0f} "
           f"plan3_median_ms={m3 * 1000:.0f} plan3_p95_ms={p3 * 1000:.0f} plan3_max_ms={x3 * 1000:.0f} "
           f"pool_n={n} pool_s={el:.1f} pool_exact={exact} pool_planned_exact={exact - now} "
-          f"pool_topup={kinds.get('topup', 0)} pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)} "
+          f"pool_infeasible_proven={proven} pool_topup={kinds.get('topup', 0)} pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)} "
           f"topup_equal_exact={same}/{len(pairs)} topup_cheaper_than_exact={cheaper}")
 
 

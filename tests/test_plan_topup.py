@@ -1,6 +1,6 @@
-"""Pool R&D top-up bounds (srdi.planner.topup): the column-wise rows equal the one-row path
-(project_row + apply_actions), every bound passes on the scalar engine, an exact plan is never
-dearer, and the pool labels them."""
+"""Pool column-wise parts: R&D top-up bounds (srdi.planner.topup) — the rows equal the one-row
+path (project_row + apply_actions), every bound passes on the scalar engine, an exact plan is never
+dearer, the pool labels them; infeasibility proofs (srdi.planner.blocked) agree with the search."""
 import datetime as dt
 from fractions import Fraction
 
@@ -10,6 +10,7 @@ import pytest
 from srdi.batch.synth import generate
 from srdi.planner.costs import load_costs
 from srdi.planner.levers import Action, apply_actions, ceil_frac, project_row
+from srdi.planner.blocked import infeasible_rows
 from srdi.planner.pool import _known, _screen, plan_firm, plan_pool, read_pool
 from srdi.planner.search import scalar_tier, tier_at
 from srdi.planner.topup import _project, topup_bounds
@@ -98,3 +99,22 @@ def test_pool_labels_topup_rows(pool):
     top = res.filter(pl.col("cost_kind") == "topup")
     assert top["cost_yuan"].null_count() == 0 and top["passes_on"].null_count() == 0
     assert top["steps"].str.contains(r"^(rd_spend@\d{4}(, rd_spend@\d{4})?|-)$").all()
+
+
+def test_proven_infeasible_firms_are_infeasible_for_the_search(pool):
+    _, F, failing, rows, cm, bounds = pool
+    proofs = infeasible_rows(F, AS_OF, TARGET, "application", 2, cm, rows=failing, lang="en")
+    assert proofs.height >= 20
+    assert not set(proofs["i"].to_list()) & set(bounds["i"].to_list())  # no top-up passes either
+    assert proofs["blocked"].str.len_chars().min() > 0
+    for i in proofs["i"].to_list()[:12]:
+        assert plan_firm(rows[i], AS_OF, TARGET, "application", 2, cm)[3] == "infeasible"
+
+
+def test_the_proof_needs_every_date_blocked(pool):
+    """A firm blocked on some dates only (e.g. too few years in its niche until a later date) is
+    not proven: with a longer horizon fewer firms are proven, never more."""
+    _, F, failing, _, cm, _ = pool
+    short = set(infeasible_rows(F, AS_OF, TARGET, "application", 1, cm, rows=failing)["i"].to_list())
+    long_ = set(infeasible_rows(F, AS_OF, TARGET, "application", 3, cm, rows=failing)["i"].to_list())
+    assert long_ <= short and len(long_) < len(short)

@@ -2,8 +2,9 @@
 
 Column-wise: the whole file is read with the batch readers (srdi.batch.io) into engine columns and
 screened with `evaluate_table` in one pass: the tier's outcome and every top-level condition on the
-as-of date. Every failing firm then gets, column-wise and in a few seconds, the cheapest R&D top-up
-the engine verifies passes (topup.py; an upper bound). Firms are ranked by the number of failing
+as-of date. Then, column-wise for all failing firms at once: the firms that nothing can make pass
+within the horizon (blocked.py), and for the others the cheapest R&D top-up the engine verifies
+passes (topup.py; an upper bound). Firms are ranked by the number of failing
 conditions (one step away first); the exact
 planner (make_plan's search, per firm) then prices the nearest firms, up to `plan_limit` firms and
 within `time_budget` seconds for the whole call, optionally in `workers` processes. With no
@@ -12,7 +13,9 @@ conditions go first, so that estimates exist for every set, then the others near
 
 Every row says what its cost is (`cost_kind`):
   exact        passes now (0), or the planner's search finished: the proven optimum
-  infeasible   the search finished and nothing passes within the horizon (exact; cost empty)
+  infeasible   nothing passes within the horizon (exact; cost empty): the search finished, or,
+               column-wise for all firms at once (blocked.py), on every candidate date a condition
+               is not met that no lever can change (`steps` names them)
   bound        the search hit its per-firm budget: the cheapest plan found, an upper bound
   budget       the search hit its per-firm budget before finding any plan (cost empty)
   topup        not planned by the search (or its plan cost more): the cheapest R&D top-up that
@@ -32,6 +35,7 @@ import time
 from typing import Any
 
 from .costs import load_costs
+from .blocked import infeasible_rows
 from .topup import topup_bounds
 
 
@@ -146,8 +150,16 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
         "uscc": F["uscc"] if "uscc" in F.columns else pl.Series([None] * n, dtype=pl.String),
         "passes_now": ok_now, "failing_conditions": nfail, "failing": which,
     })
-    # exact plans for the nearest firms, within the limits
-    order = res.with_row_index("i").filter(pl.col("passes_now").fill_null(False).not_()) \
+    # column-wise first: firms proven infeasible (blocked on every date), then verified R&D top-up
+    # bounds for the others (a few seconds for 100,000 firms); the search skips the infeasible
+    failing = [i for i, v in enumerate(ok_now.to_list()) if not v]
+    blocked = infeasible_rows(F, as_of, target, mode, horizon, cm, rows=failing, lang=lang, deadline=deadline)
+    stuck = set(blocked["i"].to_list())
+    tops_ = topup_bounds(F, as_of, target, mode, horizon, cm, rows=[i for i in failing if i not in stuck],
+                         deadline=deadline)
+    # then exact plans for the nearest firms, within the limits
+    order = res.with_row_index("i").filter(pl.col("passes_now").fill_null(False).not_()
+                                           & pl.col("i").is_in(list(stuck)).not_()) \
         .sort(["failing_conditions", "row"])
     if plan_limit is not None:
         order = order.head(plan_limit)
@@ -156,9 +168,6 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
         order = order.with_columns(pl.int_range(pl.len()).over("failing").alias("_r")) \
             .sort([pl.col("_r") >= SEED_PER_GROUP, "failing_conditions", "row"])
     order = order["i"].to_list()
-    # verified upper bounds for every failing firm first (a few seconds), then exact plans
-    tops_ = topup_bounds(F, as_of, target, mode, horizon, cm,
-                         rows=[i for i, v in enumerate(ok_now.to_list()) if not v], deadline=deadline)
     passes = ok_now.to_list()
     cost = [0.0 if v else None for v in passes]
     when = [as_of.isoformat() if v else None for v in passes]
@@ -211,6 +220,8 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
                 os.environ["POLARS_MAX_THREADS"] = env0
     for i, c, w, s_, k in results:
         cost[i], when[i], step[i], kind[i] = c, w, s_, k
+    for i, why in blocked.iter_rows():
+        step[i], kind[i] = why, "infeasible"
     for i, c, w, s_, _ in tops_.iter_rows():
         if kind[i] in ("unplanned", "budget") or kind[i] == "bound" and c / 100 < cost[i]:
             cost[i], when[i], step[i], kind[i] = c / 100, w.isoformat(), s_, "topup"
