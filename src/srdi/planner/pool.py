@@ -9,7 +9,8 @@ conditions (one step away first); the exact
 planner (make_plan's search, per firm) then prices the nearest firms, up to `plan_limit` firms and
 within `time_budget` seconds for the whole call, optionally in `workers` processes. With no
 `plan_limit` (the whole population) the first SEED_PER_GROUP firms of every set of failing
-conditions go first, so that estimates exist for every set, then the others nearest first.
+conditions go first, so that estimates exist for every set, then the firms without a top-up
+bound, then the others, nearest first.
 
 Every row says what its cost is (`cost_kind`):
   exact        passes now (0), or the planner's search finished: the proven optimum
@@ -164,9 +165,11 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     if plan_limit is not None:
         order = order.head(plan_limit)
     else:  # the whole population: first SEED_PER_GROUP firms of every failing set (so that
-        # every set gets estimates if the time budget ends early), then nearest first
-        order = order.with_columns(pl.int_range(pl.len()).over("failing").alias("_r")) \
-            .sort([pl.col("_r") >= SEED_PER_GROUP, "failing_conditions", "row"])
+        # every set gets estimates if the time budget ends early), then the firms without a top-up
+        # bound (nothing else prices them), then the others, each nearest first
+        order = order.with_columns(pl.int_range(pl.len()).over("failing").alias("_r"),
+                                   pl.col("i").is_in(tops_["i"].to_list()).alias("_t")) \
+            .sort([pl.col("_r") >= SEED_PER_GROUP, "_t", "failing_conditions", "row"])
     order = order["i"].to_list()
     passes = ok_now.to_list()
     cost = [0.0 if v else None for v in passes]
