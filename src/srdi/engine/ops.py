@@ -270,6 +270,12 @@ def _fn(v):
     return v if callable(v) else _const(v)
 
 
+def _path(f):
+    """The key a closure only reads from the row (a column or an output), else None: the closures
+    below read such operands with one dict lookup instead of a call (most operands are these)."""
+    return getattr(f, "path", None)
+
+
 class ClosureOps:
     """Compiles the blocks once into plain Python closures over one row; `assess.run_row` then
     evaluates a firm in one pass over the outputs (the rule structure is walked once per
@@ -289,6 +295,7 @@ class ClosureOps:
             return e.get(path)
 
         f.ref = True
+        f.path = path
         return f
 
     def ref(self, key: str):
@@ -296,6 +303,7 @@ class ClosureOps:
             return e[key]
 
         f.ref = True
+        f.path = key
         return f
 
     @staticmethod
@@ -307,15 +315,29 @@ class ClosureOps:
 
     def _bin(self, a, b, op):
         a, b = _fn(a), _fn(b)
+        pa, pb = _path(a), _path(b)
         if getattr(b, "const", False):
             bv = b.value
             if bv is None:
                 return _const(None)
+            if pa is not None:
+                def fp(e):
+                    x = e.get(pa)
+                    return None if x is None else op(x, bv)
+                return fp
 
             def f(e):
                 x = a(e)
                 return None if x is None else op(x, bv)
             return f
+        if pa is not None and pb is not None:
+            def gp(e):
+                x = e.get(pa)
+                if x is None:
+                    return None
+                y = e.get(pb)
+                return None if y is None else op(x, y)
+            return gp
 
         def g(e):
             x = a(e)
@@ -342,6 +364,12 @@ class ClosureOps:
 
     def isin(self, a, values: Sequence[Any]):
         vals = tuple(values)
+        pa = _path(a)
+        if pa is not None:
+            def fp(e):
+                x = e.get(pa)
+                return None if x is None else x in vals
+            return fp
 
         def f(e):
             x = a(e)
@@ -381,6 +409,18 @@ class ClosureOps:
         fs = [_fn(x) for x in xs]
         if len(fs) == 1:
             return fs[0]
+        paths = [_path(g) for g in fs]
+        if all(p is not None for p in paths):
+            def fp(e):
+                unknown = False
+                for p in paths:
+                    v = e.get(p)
+                    if v is decisive:
+                        return decisive
+                    if v is None:
+                        unknown = True
+                return None if unknown else (not decisive)
+            return fp
 
         def f(e):
             unknown = False
@@ -400,6 +440,13 @@ class ClosureOps:
         return self._kleene(xs, True)
 
     def not_(self, x):
+        px = _path(x)
+        if px is not None:
+            def fp(e):
+                v = e.get(px)
+                return None if v is None else (not v)
+            return fp
+
         def f(e):
             v = x(e)
             return None if v is None else (not v)
@@ -407,6 +454,11 @@ class ClosureOps:
 
     def is_true(self, x):
         x = _fn(x)
+        px = _path(x)
+        if px is not None:
+            def fp(e):
+                return e.get(px) is True
+            return fp
 
         def f(e):
             return x(e) is True
@@ -414,6 +466,11 @@ class ClosureOps:
 
     def is_null(self, x):
         x = _fn(x)
+        px = _path(x)
+        if px is not None:
+            def fp(e):
+                return e.get(px) is None
+            return fp
 
         def f(e):
             return x(e) is None
@@ -421,6 +478,14 @@ class ClosureOps:
 
     def fill_null(self, x, v):
         x, v = _fn(x), _fn(v)
+        px = _path(x)
+        if px is not None and getattr(v, "const", False):
+            dv = v.value
+
+            def fp(e):
+                r = e.get(px)
+                return dv if r is None else r
+            return fp
 
         def f(e):
             r = x(e)
@@ -454,6 +519,17 @@ class ClosureOps:
 
     def sum_(self, xs):
         fs = [_fn(x) for x in xs]
+        paths = [_path(g) for g in fs]
+        if all(p is not None for p in paths):
+            def fp(e):
+                s = 0
+                for p in paths:
+                    v = e.get(p)
+                    if v is None:
+                        return None
+                    s += v
+                return s
+            return fp
 
         def f(e):
             s = 0
