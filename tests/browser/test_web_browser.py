@@ -126,19 +126,7 @@ def test_batch_upload_and_download(page, shots, tmp_path):
     mod = optional_module("srdi.batch")
     if mod is None or not hasattr(mod, "run_batch"):
         pytest.skip("srdi.batch is not available yet: batch upload cannot be tested")
-    rows = []
-    for f in sorted(CASES_DIR.glob("*.yaml")):
-        c = yaml.safe_load(f.read_text(encoding="utf-8"))
-        if str(c["as_of"]) != "2025-05-01":
-            continue
-        rows.append(_flat(json.loads(json.dumps(c["profile"], default=str))))
-    cols = sorted({k for r in rows for k in r})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, cols)
-    w.writeheader()
-    w.writerows(rows)
-    path = tmp_path / "firms.csv"
-    path.write_text(buf.getvalue(), encoding="utf-8")
+    rows, path = _cases_csv(tmp_path)
     page.goto("/batch?lang=zh")
     page.set_input_files("#batch-file", str(path))
     page.fill("#batch-as-of", "2025-05-01")
@@ -156,6 +144,46 @@ def test_batch_upload_and_download(page, shots, tmp_path):
     assert len(got) == len(rows)
     assert any(k.startswith("srdi_sme") for k in got[0])
     assert not page.errors, page.errors
+
+
+def test_pool_upload_and_download(page, tmp_path):
+    """The batch page's second task: the cultivation pool for a target tier."""
+    rows, path = _cases_csv(tmp_path)
+    page.goto("/batch?lang=en")
+    assert not page.locator("#batch-target").is_visible()
+    page.select_option("#batch-task", "pool")
+    page.select_option("#batch-target", "srdi_sme")
+    page.set_input_files("#batch-file", str(path))
+    page.fill("#batch-as-of", "2025-05-01")
+    page.click("#batch-submit")
+    page.wait_for_selector("#batch-download:not(.hidden)", timeout=120_000)
+    assert page.locator("#batch-chart").is_visible()
+    with page.expect_download() as dl:
+        page.click("#batch-download")
+    assert "pool-srdi_sme" in dl.value.suggested_filename
+    out = tmp_path / "pool.csv"
+    dl.value.save_as(out)
+    got = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert len(got) == len(rows) and {"cost_kind", "cost_yuan", "failing"} <= set(got[0])
+    assert not page.errors, page.errors
+
+
+def _cases_csv(tmp_path):
+    """The shared cases judged on 2025-05-01, one row each (contract paths as columns)."""
+    rows = []
+    for f in sorted(CASES_DIR.glob("*.yaml")):
+        c = yaml.safe_load(f.read_text(encoding="utf-8"))
+        if str(c["as_of"]) != "2025-05-01":
+            continue
+        rows.append(_flat(json.loads(json.dumps(c["profile"], default=str))))
+    cols = sorted({k for r in rows for k in r})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols)
+    w.writeheader()
+    w.writerows(rows)
+    path = tmp_path / "firms.csv"
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return rows, path
 
 
 def _flat(d, pre=""):

@@ -506,6 +506,33 @@ async def batch_submit(file: UploadFile = File(..., description="XLSX or CSV, on
     return json_response(job.public(), status=202)
 
 
+Target = Literal["innovative_sme", "tech_innovative_sme", "srdi_sme", "little_giant"]
+
+
+@router.post("/pool", status_code=202, responses={**PROBLEM_RESPONSES, 413: {"description": "upload too large"},
+                                                  503: {"description": "the planner is not available"}},
+             summary="Upload an XLSX/CSV population; starts a cultivation-pool job (firms ranked by what stands "
+                     "between them and the target tier, with costs); poll and download it like a batch job")
+async def pool_submit(file: UploadFile = File(..., description="XLSX or CSV, one enterprise a row (batch columns)"),
+                      target: Target = Form(..., description="the tier to rank the firms for"),
+                      as_of: Optional[str] = Form(None, pattern=DATE_PATTERN), mode: Mode = Form("application"),
+                      horizon: int = Form(2, ge=1, le=5, description="years ahead"),
+                      lang: Lang = Form("zh")) -> Response:
+    from . import jobs
+
+    d = parse_as_of(as_of)
+    if optional_module("srdi.planner") is None or optional_module("srdi.batch") is None:
+        raise not_available("cultivation pools")
+    from srdi.planner.search import tier_at
+
+    if tier_at(target, d, mode) is None:
+        raise ApiError(422, f"target {target} is not a tier on {d.isoformat()}",
+                       [field_error("target", f"not a tier of the regime in force on {d.isoformat()}",
+                                    f"{d.isoformat()} 适用的规则体系中没有该层级")])
+    job = await jobs.submit(file, d, mode, lang, kind="pool", target=target, horizon=horizon)
+    return json_response(job.public(), status=202)
+
+
 @router.get("/batch/{job_id}", responses={404: {"description": "no such job"}}, summary="A batch job's progress")
 def batch_status(job_id: str) -> Response:
     from . import jobs

@@ -1,5 +1,8 @@
 """Batch jobs of the web app: checked uploads, one worker thread, progress, result files.
 
+Two kinds of job: `assess` (srdi.batch.run_batch: every firm's outcomes) and `pool` (the cultivation
+pool, srdi.planner.pool: firms ranked by what stands between them and a target tier, with costs).
+
 Upload checks (before anything parses the file): size in bytes, number of rows, and for XLSX the
 zip container (member count, total uncompressed size, compression ratio: decompression bombs).
 Each job is a directory under JOBS_ROOT (env SRDI_WEB_JOBS, default <tmp>/srdi-web-jobs) holding the
@@ -56,6 +59,9 @@ class Job:
     summary: dict | None = None
     error: str | None = None
     created: float = field(default_factory=time.time)
+    kind: str = "assess"  # assess | pool
+    target: str | None = None  # pool: the tier
+    horizon: int = 2  # pool: years
     _saved: float = 0.0
 
     def save(self, force: bool = True) -> None:
@@ -68,7 +74,7 @@ class Job:
                 "lang": self.lang, "input": self.input_path.name,
                 "output": self.output_path.name if self.output_path else None, "status": self.status,
                 "done": self.done, "total": self.total, "summary": self.summary, "error": self.error,
-                "created": self.created}
+                "created": self.created, "kind": self.kind, "target": self.target, "horizon": self.horizon}
         tmp = self.dir / f".status.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.dir / "status.json")
@@ -80,11 +86,13 @@ class Job:
                    mode=data["mode"], lang=data["lang"], dir=d, input_path=d / data["input"],
                    output_path=d / data["output"] if data.get("output") else None, status=data["status"],
                    done=data.get("done") or 0, total=data.get("total"), summary=data.get("summary"),
-                   error=data.get("error"), created=data.get("created") or 0.0)
+                   error=data.get("error"), created=data.get("created") or 0.0, kind=data.get("kind") or "assess",
+                   target=data.get("target"), horizon=data.get("horizon") or 2)
 
     @property
     def download_name(self) -> str:
-        return f"{Path(self.filename).stem}-srdi-{self.as_of.isoformat()}{self.output_path.suffix if self.output_path else ''}"
+        what = f"pool-{self.target}" if self.kind == "pool" else "srdi"
+        return f"{Path(self.filename).stem}-{what}-{self.as_of.isoformat()}{self.output_path.suffix if self.output_path else ''}"
 
     @property
     def media_type(self) -> str:
@@ -96,8 +104,8 @@ class Job:
             pct = 100
         elif self.total:
             pct = min(99, int(100 * self.done / self.total))
-        return {"id": self.id, "status": self.status, "filename": self.filename, "as_of": self.as_of.isoformat(),
-                "mode": self.mode, "done": self.done, "total": self.total, "percent": pct,
+        return {"id": self.id, "kind": self.kind, "target": self.target, "status": self.status,
+                "filename": self.filename, "as_of": self.as_of.isoformat(), "mode": self.mode, "done": self.done, "total": self.total, "percent": pct,
                 "summary": self.summary, "error": self.error,
                 "result_url": f"/api/v1/batch/{self.id}/result" if self.status == "done" else None,
                 "errors_url": f"/api/v1/batch/{self.id}/errors" if self.status == "done" and self.errors_path() else None}
@@ -200,7 +208,8 @@ def check_upload(path: Path, suffix: str) -> int:
     return check_csv(path) if suffix == ".csv" else check_xlsx(path)
 
 
-async def submit(upload, as_of: dt.date, mode: str, lang: str) -> Job:
+async def submit(upload, as_of: dt.date, mode: str, lang: str, kind: str = "assess", target: str | None = None,
+                 horizon: int = 2) -> Job:
     from .api import ApiError
     from .problems import field_error
 
@@ -230,7 +239,7 @@ async def submit(upload, as_of: dt.date, mode: str, lang: str) -> Job:
     except UploadRejected as e:
         shutil.rmtree(d, ignore_errors=True)
         raise ApiError(e.status, e.detail, [field_error("file", e.detail, e.detail_zh)]) from None
-    job = Job(job_id, name, as_of, mode, lang, d, inp, total=rows or None)
+    job = Job(job_id, name, as_of, mode, lang, d, inp, total=rows or None, kind=kind, target=target, horizon=horizon)
     job.save()
     with _lock:
         _jobs[job_id] = job
@@ -259,10 +268,40 @@ def _evict() -> None:
             _jobs.pop(p.name, None)
 
 
+POOL_PLAN_LIMIT = 50  # pool jobs: exact plans for the nearest firms (the others: bounds, proofs, estimates)
+POOL_SECONDS = 60.0  # pool jobs: time budget of the exact plans
+
+
+def _run_pool(job: Job, out: Path) -> dict:
+    """A cultivation-pool job: the ranked pool file and a summary (counts by cost kind and by number
+    of failing conditions)."""
+    from srdi.planner.pool import plan_pool, write_pool
+
+    res = plan_pool(str(job.input_path), job.as_of, job.target, job.mode, job.horizon, None, job.lang,
+                    plan_limit=POOL_PLAN_LIMIT, time_budget=POOL_SECONDS)
+    write_pool(res, str(out), job.lang)
+    job.done = job.total = res.height
+
+    def counts(col: str) -> dict:
+        vc = res[col].value_counts().sort(col)
+        return {str(k): int(v) for k, v in zip(vc[col].to_list(), vc["count"].to_list())}
+
+    return {"kind": "pool", "target": job.target, "horizon": job.horizon, "firms": res.height,
+            "passing_now": int(res["passes_now"].fill_null(False).sum()), "by_cost_kind": counts("cost_kind"),
+            "by_failing_conditions": counts("failing_conditions")}
+
+
 def _run(job: Job) -> None:
     job.status = "running"
     job.save()
     try:
+        if job.kind == "pool":
+            out = job.dir / f"result{job.input_path.suffix}"
+            summary = _run_pool(job, out)
+            job.output_path = out
+            job.summary = summary
+            job.status = "done"
+            return
         from srdi.batch import run_batch
 
         out = job.dir / f"result{job.input_path.suffix}"

@@ -6,6 +6,16 @@
   var zh = document.body.getAttribute("data-lang") !== "en";
   function $(id) { return document.getElementById(id); }
   function show(id, on) { $(id).classList.toggle("hidden", !on); }
+  function pool() { return $("batch-task").value === "pool"; }
+
+  // the cultivation pool (POST /api/v1/pool) takes a target tier and a horizon; its fields are
+  // disabled (not sent) for a plain batch assessment
+  $("batch-task").addEventListener("change", function () {
+    var on = pool();
+    Array.prototype.forEach.call(form.querySelectorAll(".pool-only"), function (el) { el.classList.toggle("hidden", !on); });
+    $("batch-target").disabled = !on;
+    $("batch-horizon").disabled = !on;
+  });
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
@@ -21,7 +31,7 @@
     show("batch-download", false);
     show("batch-errors", false);
     $("batch-submit").disabled = true;
-    fetch("/api/v1/batch", { method: "POST", body: new FormData(form) })
+    fetch(pool() ? "/api/v1/pool" : "/api/v1/batch", { method: "POST", body: new FormData(form) })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })
       .then(function (res) {
         if (!res.ok) { fail(res.body); return; }
@@ -64,6 +74,7 @@
     show("batch-summary-h", true);
     $("batch-summary").textContent = JSON.stringify(s, null, 2);
     show("batch-summary", true);
+    if (s.kind === "pool") { poolChart(s); return; }
     // Chart: the first mapping of tier -> {pass, fail, undetermined} counts found in the summary.
     var tiers = s.tiers || s.by_tier || s.outcomes;
     if (!tiers || typeof tiers !== "object" || !window.echarts) return;
@@ -79,6 +90,21 @@
       series: kinds.map(function (k) {
         return { name: label(k), type: "bar", stack: "n", itemStyle: { color: colors[k] }, data: names.map(function (n) { return (tiers[n] || {})[k] || 0; }) };
       })
+    });
+  }
+
+  // a pool: firms by number of failing conditions (0 = passing now), one bar each
+  function poolChart(s) {
+    var by = s.by_failing_conditions;
+    if (!by || !window.echarts) return;
+    var keys = Object.keys(by).sort(function (a, b) { return a - b; });
+    show("batch-chart", true);
+    var chart = window.echarts.init($("batch-chart"));
+    chart.setOption({
+      animation: false, tooltip: {},
+      xAxis: { type: "category", name: zh ? "未满足条件数" : "failing conditions", data: keys },
+      yAxis: { type: "value", name: zh ? "企业数" : "firms" },
+      series: [{ type: "bar", itemStyle: { color: "#5470c6" }, data: keys.map(function (k) { return by[k]; }) }]
     });
   }
 })();
