@@ -81,3 +81,13 @@ def test_workers_give_the_same_answers(pool_file, pool_res):
     res2 = plan_pool(pool_file, "2025-06-01", "srdi_sme", horizon=1, plan_limit=6, workers=2)
     cols = ["row", "cost_yuan", "passes_on", "steps", "cost_kind"]
     assert res2.sort("row").select(cols).to_dicts() == pool_res.sort("row").select(cols).to_dicts()
+
+
+def test_a_pool_without_data_columns_is_infeasible_for_want_of_data(tmp_path):
+    """Only names: every firm is proven infeasible column-wise (its conditions are undetermined and
+    no lever supplies their inputs), and steps say which data is missing; no row is lost."""
+    f = tmp_path / "names.csv"
+    f.write_text("name,province\nA公司,广东\nB公司,山东\n", encoding="utf-8")
+    res = plan_pool(str(f), "2025-06-01", "srdi_sme", horizon=1, plan_limit=5, lang="en")
+    assert res.height == 2 and res["cost_kind"].to_list() == ["infeasible"] * 2
+    assert all("(missing data)" in s for s in res["steps"].to_list())

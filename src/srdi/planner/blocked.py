@@ -48,7 +48,8 @@ def _top_conditions(T: dt.date, mode: str, tier: str) -> list[tuple[str, str, se
 def infeasible_rows(F, as_of: dt.date, target: str, mode: str, horizon: int, costs: dict, rows=None, lang: str = "zh",
                     deadline: float | None = None):
     """For the rows of engine frame F (or the row indices `rows`): a Polars frame of `i` (row index)
-    and `blocked` (the conditions no lever can change on the last candidate date, in words) for the
+    and `blocked` (the conditions no lever can change on the last candidate date, in words; those
+    undetermined for want of data marked so) for the
     rows proven infeasible within the horizon (none once `deadline`, a time.time(), has passed)."""
     from fractions import Fraction
 
@@ -82,11 +83,15 @@ def infeasible_rows(F, as_of: dt.date, target: str, mode: str, horizon: int, cos
         keys = tuple(k for k, _ in fixed)
         inputs = evaluation_plan(T, mode, keys)[1]
         c = compile_table(T, mode)
-        out = evaluate_table(conform(alive.select([k for k in inputs if k in alive.columns]), inputs,
+        # with "i": a frame holding none of the inputs keeps its height
+        out = evaluate_table(conform(alive.select(["i"] + [k for k in inputs if k in alive.columns]), inputs,
                                      c.ctx.local_kinds), T, mode, keys=keys, conformed=True)
         plan = next(p for p in c.plans if p.tier == tier)
         names = {e.key: e.node.title.get(lang, e.node.id) for e in plan.entries if e.depth == 0}
-        blocked = pl.concat_str([pl.when(pl.col(k).fill_null(False).not_()).then(pl.lit(names[ek])) for k, ek in fixed],
+        # undetermined (an input is missing that no lever supplies): marked as in Planner.blocked
+        miss = " (缺少数据)" if lang == "zh" else " (missing data)"
+        blocked = pl.concat_str([pl.when(pl.col(k).is_null()).then(pl.lit(names[ek] + miss))
+                                 .when(pl.col(k).not_()).then(pl.lit(names[ek])) for k, ek in fixed],
                                 separator="; ", ignore_nulls=True)
         stuck = out.select(blocked.alias("blocked"))["blocked"]
         keep = stuck.fill_null("") != ""

@@ -153,7 +153,7 @@ def topup_bounds(F, as_of: dt.date, target: str, mode: str, horizon: int, costs:
                     v2 = (v.fill_null(0) if add else v) + sign * x
                     upd.append(pl.when(x > 0).then(v2).otherwise(v).cast(pl.Int64).alias(fin(y, f)))
             cand = frame.with_columns(upd)
-            ok = evaluate_table(conform(cand.select([k for k in inputs if k in cand.columns]), inputs,
+            ok = evaluate_table(conform(cand.select(["i"] + [k for k in inputs if k in cand.columns]), inputs,
                                         c.ctx.local_kinds), T, mode, keys=keys, conformed=True)[keys[0]]
             got = pl.DataFrame({"i": cand["i"], "ok": ok}).with_columns(
                 cand.select([pl.col(f"_x{y}").fill_null(0).alias(str(y)) for y in ys])).filter(pl.col("ok").fill_null(False))
