@@ -75,11 +75,11 @@ def main():
         print(f"  => median {statistics.median(ts) * 1000:.0f} ms, p95 {_pct(ts, 0.95) * 1000:.0f} ms, "
               f"max {worst[0] * 1000:.0f} ms ({worst[2]}:{worst[3]}) over {len(rows)} plans")
         summary[alts] = (statistics.median(ts), _pct(ts, 0.95), worst[0])
-    from srdi.batch.synth import generate
+    from srdi.batch.synth import write_population
 
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "pool.parquet"
-        generate(n, seed=1).write_parquet(src)
+        write_population(n, 1, src, headers="contract")  # money in yuan, as files hold it
         print(f"pool: {_load()}")
         t = time.perf_counter()
         res = plan_pool(str(src), "2025-06-01", "srdi_sme", plan_limit=None, horizon=2, time_budget=budget,
@@ -100,6 +100,7 @@ def main():
         top = res.filter(pl.col("cost_kind") == "topup")
         pick = random.Random(1).sample(range(top.height), min(TIGHT_SAMPLE, top.height))
         same = dearer = cheaper = unproven = 0
+        ratios = []  # bound / optimum where the bound is dearer
         for k in pick:
             r = top.row(k, named=True)
             row = {c: v for c, v in sub.row(r["row"] - 1, named=True).items() if v is not None}
@@ -111,11 +112,13 @@ def main():
                 same += 1
             elif cost < r["cost_yuan"]:
                 dearer += 1
+                ratios.append(r["cost_yuan"] / cost if cost else float("inf"))
             else:
                 cheaper += 1  # a bound below the optimum would be a bug
 
         print(f"top-up bounds, {len(pick)} sampled firms planned exactly: bound = optimum {same}, bound dearer "
-              f"{dearer}, search not finished {unproven}, bound cheaper (a bug) {cheaper}")
+              f"{dearer} (bound / optimum: median {statistics.median(ratios) if ratios else 0:.1f}, max "
+              f"{max(ratios, default=0):.1f}), search not finished {unproven}, bound cheaper (a bug) {cheaper}")
     kinds = dict(zip(*[res["cost_kind"].value_counts().sort("cost_kind")[c].to_list() for c in ("cost_kind", "count")]))
     now = int(res["passes_now"].fill_null(False).sum())
     exact = kinds.get("exact", 0) + kinds.get("infeasible", 0)

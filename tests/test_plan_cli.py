@@ -71,11 +71,10 @@ def test_infeasible_says_what_blocks(tmp_path):
 
 def test_pool_csv_and_xlsx(tmp_path):
     import polars as pl
-    from srdi.batch.synth import generate
+    from srdi.batch.synth import write_population
 
-    df = generate(300, seed=3)
     src = tmp_path / "pool.parquet"
-    df.write_parquet(src)
+    write_population(300, 3, src, headers="contract")  # money in yuan, as files hold it
     out = tmp_path / "out.csv"
     r = CliRunner().invoke(app, ["plan", "--pool", str(src), "--as-of", "2025-06-01", "--target", "srdi_sme",
                                  "-o", str(out), "--plan-limit", "3", "--horizon", "1"])
@@ -92,10 +91,10 @@ def test_pool_csv_and_xlsx(tmp_path):
 
 def test_pool_all_plans_within_a_budget_labels_every_row(tmp_path):
     import polars as pl
-    from srdi.batch.synth import generate
+    from srdi.batch.synth import write_population
 
     src = tmp_path / "pool.parquet"
-    generate(60, seed=5).write_parquet(src)
+    write_population(60, 5, src, headers="contract")
     out = tmp_path / "out.csv"
     r = CliRunner().invoke(app, ["plan", "--pool", str(src), "--as-of", "2025-06-01", "--target", "srdi_sme",
                                  "-o", str(out), "--all-plans", "--budget", "20", "--horizon", "1"])

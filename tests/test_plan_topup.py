@@ -7,7 +7,7 @@ from fractions import Fraction
 import polars as pl
 import pytest
 
-from srdi.batch.synth import generate
+from srdi.batch.synth import write_population
 from srdi.planner.costs import load_costs
 from srdi.planner.levers import Action, apply_actions, ceil_frac, project_row
 from srdi.planner.blocked import infeasible_rows
@@ -24,7 +24,7 @@ def pool(tmp_path_factory):
     from srdi.engine.measures import path_kind
 
     src = tmp_path_factory.mktemp("topup") / "pool.parquet"
-    generate(600, seed=3).write_parquet(src)
+    write_population(600, 3, src, headers="contract")  # money in yuan, as files hold it
     F = read_pool(str(src), AS_OF)
     now, _ = _screen(F, AS_OF, TARGET, "application")
     failing = [i for i, v in enumerate(now[f"{TARGET}#ok"].to_list()) if not v]

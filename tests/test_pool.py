@@ -14,10 +14,10 @@ KINDS = {"exact", "infeasible", "bound", "budget", "topup", "estimate", "none", 
 
 @pytest.fixture(scope="module")
 def pool_file(tmp_path_factory):
-    from srdi.batch.synth import generate
+    from srdi.batch.synth import write_population
 
     f = tmp_path_factory.mktemp("pool") / "pool.parquet"
-    generate(200, seed=5).write_parquet(f)
+    write_population(200, 5, f, headers="contract")  # money in yuan, as files hold it
     return str(f)
 
 

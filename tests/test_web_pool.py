@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from srdi.batch.synth import generate
+from srdi.batch.synth import write_population
 from srdi.planner.pool import plan_pool
 from srdi.web import create_app
 
@@ -26,7 +26,7 @@ def client():
 @pytest.fixture(scope="module")
 def population(tmp_path_factory):
     p = tmp_path_factory.mktemp("pool") / "firms.csv"
-    generate(120, seed=7).write_csv(p)
+    write_population(120, 7, p, headers="contract")
     return p
 
 

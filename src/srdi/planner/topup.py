@@ -8,7 +8,8 @@ module prices one plan for all firms at once, with the engine's own column-wise 
   for every candidate date T (search.candidate_dates) and every changeable fiscal year set
   (T.year-1, and T.year-2 too when it is not past), add to each year's R&D expense the smallest
   amount reaching one of the R&D thresholds of the tier's pack at T (`rd_expense`,
-  `rd_intensity`, both `>=`/`>`; each threshold alone and all of them at once), with the lever's
+  `rd_intensity`, and two-year sums and averages with the year before as it is, all `>=`/`>`;
+  each threshold alone and all of them at once), with the lever's
   side effects (levers.apply_actions: net profit down, total costs up), on rows projected like
   levers.project_row; evaluate `tier#ok` at T; keep per firm the cheapest passing plan (then
   the earliest date).
@@ -85,6 +86,15 @@ def _needs(F, y: int, th) -> list:
                 if op == ">":
                     need = need + ((rev * p.numerator) % p.denominator == 0).cast(pl.Int128)
                 out.append(need - rd)
+    # two-year sums and averages (e.g. a direct route: R&D averaging >= 1000万 over two years), with
+    # the year before as it is (levers.financial_levers, second pass)
+    prev = fin(y - 1, "rd_expense")
+    if prev in F.columns:
+        for meas, mult in (("rd_expense_sum_2y", 1), ("rd_expense_avg_2y", 2)):
+            for op, t in th.get(meas):
+                if op in (">=", ">"):
+                    out.append(pl.lit(_money(Fraction(t) * mult) + (op == ">"), dtype=pl.Int128) - rd
+                               - pl.col(prev).cast(pl.Int128))
     return [pl.max_horizontal(e, pl.lit(0, dtype=pl.Int128)) for e in out]
 
 
