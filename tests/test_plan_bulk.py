@@ -214,3 +214,76 @@ def test_oracle_restart_evaluates_few_combinations(case, target, T, failing):
     pl_.search(tier, T, rowT, levers, dr, found, None)
     assert found and dr.complete
     assert dr.evaluated <= 40
+
+
+# --------------------------------------------------------------- years that must each hold
+def _rd_each_year_planner(rd_2025: int):
+    """The shared case r2026-srdi-rd-each-year (as-of 2026-06-01; 2024 R&D below 100万) with its
+    2025 R&D set to `rd_2025` yuan."""
+    c = yaml.safe_load((CASES / "r2026-srdi-rd-each-year.yaml").read_text(encoding="utf-8"))
+    c["profile"]["financials"][2025]["rd_expense"] = rd_2025
+    row = profile_row(validate_profile(c["profile"]).to_contract_dict())
+    return Planner(row, dt.date(2026, 6, 1), "srdi_sme", "application", 3, load_costs())
+
+
+def test_necessary_parts_are_the_years_of_each_year_tests():
+    from srdi.planner.search import necessary_parts
+
+    pl_ = _rd_each_year_planner(500_000)
+    T = dt.date(2028, 1, 1)
+    tier, rowT, _ = pl_.setup(T)
+    plan = scalar_tier(rowT, T, "application", tier)[1]
+    parts = necessary_parts(plan, "srdi_sme/rd_each_year")
+    assert sorted((y, k.rsplit(".", 1)[1]) for y, k, _ in parts) == sorted(
+        (y, f"{m}#ok[{y}]") for y in (2026, 2027) for m in ("rd_amount_each_year", "rd_share_each_year"))
+    assert all(any(f"financials.{y}.rd_expense" == i for i in inp) for y, _, inp in parts)
+    assert necessary_parts(plan, "srdi_sme/class1_ip") == []  # its exemptions are alternatives
+
+
+def test_a_past_year_that_fails_blocks_the_date():
+    """On 2026-12-01 the R&D of each of 2025 and 2024 must reach 100万: 2024 (95万) is past, so no
+    lever can help though 2025's levers touch the condition; on 2027-01-01 (2026 and 2025) they can."""
+    pl_ = _rd_each_year_planner(1_200_000)
+    T = dt.date(2026, 12, 1)
+    tier, rowT, levers = pl_.setup(T)
+    assert "rd_each_year" in [i for i, _ in pl_.blocked(tier, T, rowT, levers)]
+    top = [o[-1] for o in levers]  # every lever at its highest level still fails
+    assert scalar_tier(apply_actions(rowT, top, T, pl_.costs["levers"]), T, "application", tier)[0][
+        f"{tier}/rd_each_year#ok"] is not True
+    T2 = dt.date(2027, 1, 1)
+    tier2, rowT2, levers2 = pl_.setup(T2)
+    assert "rd_each_year" not in [i for i, _ in pl_.blocked(tier2, T2, rowT2, levers2)]
+
+
+def test_year_oracles_prune_and_keep_the_optimum(monkeypatch):
+    """2025 R&D of 50万: on 2028-01-01 both 2027 and 2026 must reach 100万 and 3%. With too many
+    lever combinations for one oracle of the condition (ORACLE_MAX lowered to make it so on a small
+    instance), one oracle per year: they drop only failing combinations, and the search equals the
+    exhaustive one."""
+    import srdi.planner.search as search
+
+    monkeypatch.setattr(search, "ORACLE_MAX", 40)
+    pl_ = _rd_each_year_planner(500_000)
+    T = dt.date(2028, 1, 1)
+    tier, rowT, levers = pl_.setup(T)
+    levers = pl_.useful(tier, T, rowT, levers)
+    failing = [f[0] for f in pl_.analyse(tier, T, rowT, "application")[0]]
+    assert "rd_each_year" in failing
+    small = []
+    for opts in levers:  # a small instance, the R&D levers of both years kept
+        opts = opts[:2]
+        if small and (1 + len(opts)) * _prod(small) > 600 and opts[0].lever not in ("rd_spend",):
+            continue
+        small.append(opts)
+    orc = pl_.oracles(tier, T, rowT, small)
+    years = [{small[j][0].year for j in L} for L, _ in orc if L is not None]
+    assert {2026} in years and {2027} in years  # one oracle per year of rd_each_year
+    gate = pl_.analyse(tier, T, rowT, "application")[1]
+    with_o = {idx for _, idx, _ in enumerate_gated(small, T, gate, [0], orc)}
+    p = pl_.costs["levers"]
+    for c, idx, acts in enumerate_gated(small, T, gate, [0]):
+        if idx not in with_o:
+            assert scalar_tier(apply_actions(rowT, acts, T, p), T, "application", tier)[0][f"{tier}#ok"] is not True
+    found = []
+    pl_.search(tier, T, rowT, small, DateResult(T, tier), found, None)
+    assert min((f.cost for f in found), default=None) == _brute(pl_, tier, T, rowT, small)

@@ -42,6 +42,9 @@ class Entry:
     scored: bool = False
     depth: int = 0
     province: str | None = None  # entries of a province's 特色化 sheet
+    # a test over several years, each of which must hold: each year's outcome, bound as an output
+    # ((year, output key, inputs), ...), so that the planner can check one year's levers alone
+    year_parts: tuple = ()
 
 
 @dataclass
@@ -185,11 +188,14 @@ class Compiler:
         """x * k, without the product when k is 1 (most thresholds are n/1 or 1/n)."""
         return x if k == 1 else self.o.mul(x, self.o.lit(k))
 
-    def test(self, t: Test):
-        """(ok, [obs...], [units], [inputs]) for a test over its years."""
+    def test(self, t: Test, parts_key: str | None = None, e: Entry | None = None):
+        """(ok, [obs...], [units], [inputs]) for a test over its years. With `parts_key`, a test
+        that must hold in each of several years binds each year's outcome as `{parts_key}[year]`
+        and records it in `e.year_parts`."""
         o, Y = self.o, self.ctx.year
         years = t.years or (None,)
         oks, obs, units, inputs = [], [], [], []
+        parts = []
         for off in years:
             yr = None if off is None else Y + off
             if t.measure in YEAR_MEASURES and yr is None:
@@ -199,6 +205,10 @@ class Compiler:
             obs.append(q.obs)
             units.append(q.unit)
             inputs.extend(q.inputs)
+            parts.append((yr, list(q.inputs)))
+        if parts_key is not None and len(oks) > 1 and t.combine == "each" and None not in years:
+            oks = [self.bind(f"{parts_key}[{yr}]", ok) for ok, (yr, _) in zip(oks, parts)]
+            e.year_parts = tuple((yr, f"{parts_key}[{yr}]", tuple(inp)) for yr, inp in parts)
         ok = oks[0] if len(oks) == 1 else (o.and_(oks) if t.combine == "each" else o.or_(oks))
         return ok, obs, units, inputs
 
@@ -211,7 +221,7 @@ class Compiler:
         if n.waived:
             ok = o.lit(True)
         elif n.test is not None:
-            ok, obs, e.units, e.inputs = self.test(n.test)
+            ok, obs, e.units, e.inputs = self.test(n.test, f"{key}#ok", e)
             self._obs(e, obs)
         elif n.all is not None or n.any is not None:
             kids = [self.node(c, f"{key}.{c.id}", n.id, entries, depth + 1) for c in (n.all or n.any)]

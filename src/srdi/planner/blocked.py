@@ -30,8 +30,12 @@ def max_touched(as_of: dt.date, T: dt.date) -> set[str]:
 
 
 def _top_conditions(T: dt.date, mode: str, tier: str) -> list[tuple[str, str, set]]:
-    """(output key, entry key, inputs) of the tier's top-level conditions on T (as Planner.analyse)."""
+    """(output key, entry key, inputs) of what must hold on T for the tier to pass: its top-level
+    conditions (as Planner.analyse), and the years that must each hold within them
+    (search.necessary_parts: a condition over each of two years is false when one year is)."""
     from srdi.engine.assess import compile_table
+
+    from .search import necessary_parts
 
     plan = next(p for p in compile_table(T, mode).plans if p.tier == tier)
     out = []
@@ -42,6 +46,7 @@ def _top_conditions(T: dt.date, mode: str, tier: str) -> list[tuple[str, str, se
                 if x.key == e.key or x.key.startswith(e.key + "."):
                     inputs.update(x.inputs)
             out.append((f"{e.key}#ok", e.key, inputs))
+            out.extend((okey, e.key, set(pin)) for _, okey, pin in necessary_parts(plan, e.key))
     return out
 
 
@@ -76,7 +81,7 @@ def infeasible_rows(F, as_of: dt.date, target: str, mode: str, horizon: int, cos
         if tier is None:
             continue  # no such tier on T: nothing passes on T
         tch = max_touched(as_of, T)
-        fixed = [(k, ek) for k, ek, inp in _top_conditions(T, mode, tier) if not inp & tch]
+        fixed = list(dict.fromkeys((k, ek) for k, ek, inp in _top_conditions(T, mode, tier) if not inp & tch))
         if not fixed:
             alive = alive.head(0)
             break
@@ -90,9 +95,10 @@ def infeasible_rows(F, as_of: dt.date, target: str, mode: str, horizon: int, cos
         names = {e.key: e.node.title.get(lang, e.node.id) for e in plan.entries if e.depth == 0}
         # undetermined (an input is missing that no lever supplies): marked as in Planner.blocked
         miss = " (缺少数据)" if lang == "zh" else " (missing data)"
-        blocked = pl.concat_str([pl.when(pl.col(k).is_null()).then(pl.lit(names[ek] + miss))
-                                 .when(pl.col(k).not_()).then(pl.lit(names[ek])) for k, ek in fixed],
-                                separator="; ", ignore_nulls=True)
+        # (a condition blocked by two of its years is named once)
+        blocked = pl.concat_list([pl.when(pl.col(k).is_null()).then(pl.lit(names[ek] + miss))
+                                  .when(pl.col(k).not_()).then(pl.lit(names[ek])) for k, ek in fixed]) \
+            .list.drop_nulls().list.unique(maintain_order=True).list.join("; ")
         stuck = out.select(blocked.alias("blocked"))["blocked"]
         keep = stuck.fill_null("") != ""
         alive = alive.filter(keep)

@@ -446,7 +446,7 @@ class ScoreOracle:
 
 
 def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list, seen: set,
-                  c_last: int):
+                  c_last: int, cutoff: int | None = None):
     """enumerate_gated over the levers reordered (the oracles' levers first, smallest tables
     first) with the oracles, yielding level indices in the original order; combinations
     cheaper than c_last or in `seen` were already yielded and are skipped."""
@@ -464,7 +464,7 @@ def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list
         L2 = tuple(sorted(pos[j] for j in L))
         at = [L.index(perm[q]) for q in L2]
         orc2.append((L2, {tuple(key[a] for a in at): v for key, v in tab.items()}))
-    for g, idx2, _ in enumerate_gated([levers[j] for j in perm], T, gate, work, orc2):
+    for g, idx2, _ in enumerate_gated([levers[j] for j in perm], T, gate, work, orc2, cutoff):
         if g < c_last:
             continue
         idx = [0] * n
@@ -476,7 +476,8 @@ def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list
         yield g, idx, tuple(levers[i][k - 1] for i, k in enumerate(idx) if k)
 
 
-def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list | None = None):
+def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list | None = None,
+                    cutoff: int | None = None):
     """Yield (cost, level indices, actions) for every combination of the levers' levels whose
     touched fields the Gate allows, in non-decreasing cost: A* over the levers in order, where a
     node fixes the level (0 = unused) of the first j levers. A node is dropped when the Gate fails
@@ -489,7 +490,11 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     outcome of one failing top-level condition for every combination of the levers touching its
     inputs (Planner.oracles). A tier passes only if each top-level condition is true, and a
     condition reads only its inputs, so a node whose levels of L make it not true is dropped
-    once the last lever of L is fixed."""
+    once the last lever of L is fixed.
+
+    `cutoff`: only combinations costing less are wanted (a cheaper plan is known): the enumeration
+    ends at the first node whose bound reaches it. Without it, oracles that drop every cheap leaf
+    would leave the A* expanding nodes above the cutoff until some leaf passes."""
     oracles = [] if oracles is None else oracles
     n = len(levers)
     F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
@@ -526,6 +531,8 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
         heap.append((h0, 0, (), frozenset()))
     while heap:
         f, g, idx, tch = heapq.heappop(heap)
+        if cutoff is not None and f >= cutoff:
+            return
         work[0] += 1
         j = len(idx)
         if j == n:
@@ -710,6 +717,19 @@ class Planner:
                for i, t, inputs, v in failing if not inputs & tch]
         if out and any_:
             return out
+        # a condition some of whose inputs a lever touches, but with a year that must hold (a test
+        # over each of several years) which no lever touches and which does not hold (a past year)
+        if failing:
+            vals0, plan = self.scalar(rowT, (), T, tier, self.mode)
+            for i, t, inputs, v in failing:
+                if not inputs & tch:
+                    continue
+                for _, okey, pin in necessary_parts(plan, f"{tier}/{i}"):
+                    if not set(pin) & tch and okey in vals0 and vals0[okey] is not True:
+                        out.append((i, t))
+                        break
+            if out and any_:
+                return out
         lists = ("titles", "awards", "equity_financing", "standards_led")
         und = [(i, t, inputs) for i, t, inputs, v in failing if v is None and inputs & tch
                and any(x not in lists and rowT.get(x) is None for x in inputs)]
@@ -784,7 +804,7 @@ class Planner:
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
         work = [0]
         oracles: list = []
-        gen = enumerate_gated(levers, T, gate, work, oracles)
+        gen = enumerate_gated(levers, T, gate, work, oracles, best)
         rows0 = self.ev.rows
         bi = 0
         oracled = False
@@ -792,7 +812,7 @@ class Planner:
             # a scored tier: the score oracle prunes most combinations, use it from the start
             orc = self.oracles(tier, T, rowT, levers)
             if orc:
-                gen = _with_oracles(levers, T, gate, work, orc, set(), 0)
+                gen = _with_oracles(levers, T, gate, work, orc, set(), 0, best)
                 oracled = True
         done = False
         pending = None
@@ -839,7 +859,7 @@ class Planner:
                 oracled = True
                 orc = self.oracles(tier, T, rowT, levers)
                 if orc:
-                    gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0])
+                    gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
                     pending = None
                     bi = 0
             if (work[0] >= self.enum_budget or self.ev.rows - rows0 >= self.date_budget
@@ -855,11 +875,22 @@ class Planner:
         n = len(levers)
         F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
         specs = []
+        plan = None
         for cid, _, inputs, _ in failing:
             L = tuple(j for j in range(n) if F[j] & inputs)
-            if not L or math.prod(len(levers[j]) + 1 for j in L) > ORACLE_MAX:
+            if not L:
                 continue
-            specs.append((f"{tier}/{cid}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+            if math.prod(len(levers[j]) + 1 for j in L) <= ORACLE_MAX:
+                specs.append((f"{tier}/{cid}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+                continue
+            # too many combinations for the whole condition: one oracle per year that must hold
+            # (its levers are that year's), each a necessary condition
+            if plan is None:
+                plan = self.scalar(rowT, (), T, tier, self.mode)[1]
+            for _, okey, pin in necessary_parts(plan, f"{tier}/{cid}"):
+                Lp = tuple(j for j in range(n) if F[j] & set(pin))
+                if Lp and math.prod(len(levers[j]) + 1 for j in Lp) <= ORACLE_MAX:
+                    specs.append((okey, Lp, list(itertools.product(*[range(len(levers[j]) + 1) for j in Lp]))))
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
         sspecs = []  # scored tier: per indicator, its lower points for each level combination
         if gate.scored and not gate.route_true:
@@ -969,6 +1000,30 @@ class Planner:
 
 
 MISSING = object()
+
+
+def necessary_parts(plan, key: str) -> list[tuple]:
+    """The year parts ((year, output key, inputs), blocks.Entry.year_parts) that must all hold for
+    the entry `key` to be true: below it only `all` nodes and tests over each of several years,
+    no exceptions (an exception is an alternative: what is below it is not necessary)."""
+    by_key = {e.key: e for e in plan.entries}
+    out: list[tuple] = []
+
+    def walk(k: str) -> None:
+        e = by_key.get(k)
+        if e is None:
+            return
+        n = e.node
+        if n.waived or n.exceptions:
+            return
+        if n.test is not None:
+            out.extend(e.year_parts)
+        elif n.all is not None:
+            for c in n.all:
+                walk(f"{k}.{c.id}")
+
+    walk(key)
+    return out
 
 
 def _titles_key(titles, at: dt.date) -> tuple:
