@@ -726,7 +726,7 @@ class Planner:
                     continue
                 for _, okey, pin in necessary_parts(plan, f"{tier}/{i}"):
                     if not set(pin) & tch and okey in vals0 and vals0[okey] is not True:
-                        out.append((i, t))
+                        out.append((i, t if vals0[okey] is False else {k: x + miss.get(k, "") for k, x in t.items()}))
                         break
             if out and any_:
                 return out
