@@ -58,7 +58,7 @@ def test_form_for_a_shared_case_gives_the_expected_verdict(page, shots):
     assert page.locator('[data-tier="innovative_sme"]').get_attribute("data-outcome") == "pass"
     assert page.locator('[data-tier="little_giant"]').get_attribute("data-outcome") == "fail"
     assert "符合" in v.inner_text()
-    page.wait_for_function("document.querySelector('#radar canvas') !== null")
+    page.wait_for_selector("#radar canvas", state="attached")  # (a locator wait: the CSP forbids eval)
     page.screenshot(path=str(shots / "result.png"))
     page.emulate_media(media="print")
     page.screenshot(path=str(shots / "result-print.png"), full_page=False)
@@ -101,7 +101,8 @@ def test_sample_and_switch_language(page, shots):
     assert "Start the self-assessment" in page.inner_text("body")
     page.click("#start")
     page.click("#sample")
-    page.wait_for_function("document.querySelector('[name=\"name\"]').value.length > 0")
+    # (not wait_for_function: a string predicate that must be polled is eval'd, which the CSP forbids)
+    expect(page.locator('[name="name"]')).not_to_have_value("", timeout=10_000)
     assert page.locator('[name="financials.y1.operating_revenue"]').input_value() == "8200"
     with page.expect_navigation():
         page.click("#submit-btn")
