@@ -117,12 +117,13 @@ def test_result_cache_is_keyed_by_the_body_bytes():
         assert r.status_code == 422 and "financials.2024.rd_expense" in r.text
 
 
-def test_assess_bytes_without_a_key_is_unchanged():
-    p = validate_profile(canon(load_cases()[0]["profile"]))
-    timing: dict = {}
-    body = api.assess_bytes(p, dt.date(2026, 6, 1), "application", "zh", timing)
+def test_assess_request_answers_and_caches():
+    raw = json.dumps({"profile": canon(load_cases()[0]["profile"]), "as_of": "2026-06-01"}, default=str).encode()
+    req = api.parse_assess_request(raw, "application/json")
+    body, timing = api.assess_request(req, raw, 0.0)
     assert json.loads(body)["as_of"] == "2026-06-01" and timing["cache"] in ("hit", "miss")
-    assert api.assess_bytes(p, dt.date(2026, 6, 1), "application", "zh") == body
+    again, timing2 = api.assess_request(req, raw, 0.0)
+    assert again == body and timing2["cache"] == "hit"
 
 
 @pytest.mark.parametrize("v", [Decimal("1.5"), Decimal("-3"), Decimal("0"), Decimal("-0"), Decimal("1E+3"), Decimal("0.01"),

@@ -17,7 +17,7 @@ import datetime as dt
 import time
 
 from .levers import BOOL_LEVERS, Action
-from .search import LEVER_FIELDS, candidate_dates, tier_at, touched
+from .search import LEVER_FIELDS, tier_at, touched
 
 
 def max_touched(as_of: dt.date, T: dt.date) -> set[str]:
@@ -35,17 +35,13 @@ def _top_conditions(T: dt.date, mode: str, tier: str) -> list[tuple[str, str, se
     (search.necessary_parts: a condition over each of two years is false when one year is)."""
     from srdi.engine.assess import compile_table
 
-    from .search import necessary_parts
+    from .search import entry_inputs, is_top_condition, necessary_parts
 
     plan = next(p for p in compile_table(T, mode).plans if p.tier == tier)
     out = []
     for e in plan.entries:
-        if e.depth == 0 and e.kind in ("eligibility", "prerequisite", "exclusion", "condition"):
-            inputs: set = set()
-            for x in plan.entries:
-                if x.key == e.key or x.key.startswith(e.key + "."):
-                    inputs.update(x.inputs)
-            out.append((f"{e.key}#ok", e.key, inputs))
+        if is_top_condition(e):
+            out.append((f"{e.key}#ok", e.key, entry_inputs(plan, e.key)))
             out.extend((okey, e.key, set(pin)) for _, okey, pin in necessary_parts(plan, e.key))
     return out
 
@@ -56,22 +52,13 @@ def infeasible_rows(F, as_of: dt.date, target: str, mode: str, horizon: int, cos
     and `blocked` (the conditions no lever can change on the last candidate date, in words; those
     undetermined for want of data marked so) for the
     rows proven infeasible within the horizon (none once `deadline`, a time.time(), has passed)."""
-    from fractions import Fraction
-
     import polars as pl
 
-    from srdi.engine.assess import compile_table, evaluate_table, evaluation_plan
-    from srdi.engine.frame import conform
+    from srdi.engine.assess import compile_table, evaluate_table
 
-    from .levers import add_months
-    from .topup import _project
+    from .topup import projected
 
-    base = F.with_row_index("i")
-    if rows is not None:
-        base = base[rows]
-    dates = candidate_dates(as_of, add_months(as_of, 12 * int(horizon)), costs)
-    base = _project(base, as_of.year, max(d.year for d in dates) - 1, Fraction(str(costs["projection"]["growth"])))
-    alive = base  # firms not yet shown to pass-possibly on some date
+    alive, dates = projected(F, as_of, horizon, costs, rows)  # firms not yet shown to pass-possibly on some date
     why = None
     for T in dates:
         if alive.height == 0 or deadline is not None and time.time() >= deadline:
@@ -85,13 +72,8 @@ def infeasible_rows(F, as_of: dt.date, target: str, mode: str, horizon: int, cos
         if not fixed:
             alive = alive.head(0)
             break
-        keys = tuple(k for k, _ in fixed)
-        inputs = evaluation_plan(T, mode, keys)[1]
-        c = compile_table(T, mode)
-        # with "i": a frame holding none of the inputs keeps its height
-        out = evaluate_table(conform(alive.select(["i"] + [k for k in inputs if k in alive.columns]), inputs,
-                                     c.ctx.local_kinds), T, mode, keys=keys, conformed=True)
-        plan = next(p for p in c.plans if p.tier == tier)
+        out = evaluate_table(alive, T, mode, keys=tuple(k for k, _ in fixed))
+        plan = next(p for p in compile_table(T, mode).plans if p.tier == tier)
         names = {e.key: e.node.title.get(lang, e.node.id) for e in plan.entries if e.depth == 0}
         # undetermined (an input is missing that no lever supplies): marked as in Planner.blocked
         miss = " (缺少数据)" if lang == "zh" else " (missing data)"

@@ -62,9 +62,11 @@ def read_pool(path: str, as_of: dt.date, lang: str = "zh"):
 def _screen(F, d: dt.date, tier: str, mode: str):
     from srdi.engine.assess import compile_table, evaluate_table
 
+    from .search import is_top_condition
+
     c = compile_table(d, mode)
     plan = next(p for p in c.plans if p.tier == tier)
-    tops = [e for e in plan.entries if e.depth == 0 and e.kind in ("eligibility", "prerequisite", "exclusion", "condition")]
+    tops = [e for e in plan.entries if is_top_condition(e)]
     out = evaluate_table(F, d, mode, keys=[f"{tier}#ok"] + [f"{e.key}#ok" for e in tops])
     return out, tops
 

@@ -651,16 +651,11 @@ class Planner:
         vals, plan = self.scalar(rowT, (), d, tier, mode)
 
         def inputs(k: str) -> set:
-            out: set = set()
-            for x in plan.entries:
-                if x.key == k or x.key.startswith(k + "."):
-                    out.update(x.inputs)
-            return out
+            return entry_inputs(plan, k)
 
         failing = []
         for e in plan.entries:
-            if e.depth == 0 and e.kind in ("eligibility", "prerequisite", "exclusion", "condition") \
-                    and vals.get(f"{e.key}#ok") is not True:
+            if is_top_condition(e) and vals.get(f"{e.key}#ok") is not True:
                 failing.append((e.key.split("/", 1)[1], e.node.title, inputs(e.key), vals.get(f"{e.key}#ok")))
         gate = Gate([f[2] for f in failing])
         need: set | None = set().union(*[f[2] for f in failing]) if failing else set()
@@ -1000,13 +995,36 @@ class Planner:
 
 
 MISSING = object()
+TOP_KINDS = ("eligibility", "prerequisite", "exclusion", "condition")  # entries a tier needs all of
+
+
+def is_top_condition(e) -> bool:
+    """A top-level entry the tier passes only if it is true (the Gate's, the pool's screen)."""
+    return e.depth == 0 and e.kind in TOP_KINDS
+
+
+def _entry_index(plan) -> dict:
+    """{entry key: entry} of a compiled tier, made once per TierPlan."""
+    idx = plan.__dict__.get("_entry_index")
+    if idx is None:
+        idx = plan.__dict__["_entry_index"] = {e.key: e for e in plan.entries}
+    return idx
+
+
+def entry_inputs(plan, key: str) -> set:
+    """The inputs the entry `key` reads, its sub-entries' included."""
+    out: set = set()
+    for x in plan.entries:
+        if x.key == key or x.key.startswith(key + "."):
+            out.update(x.inputs)
+    return out
 
 
 def necessary_parts(plan, key: str) -> list[tuple]:
     """The year parts ((year, output key, inputs), blocks.Entry.year_parts) that must all hold for
     the entry `key` to be true: below it only `all` nodes and tests over each of several years,
     no exceptions (an exception is an alternative: what is below it is not necessary)."""
-    by_key = {e.key: e for e in plan.entries}
+    by_key = _entry_index(plan)
     out: list[tuple] = []
 
     def walk(k: str) -> None:

@@ -57,6 +57,20 @@ def _project(F, first: int, upto: int, growth: Fraction):
     return F
 
 
+def projected(F, as_of: dt.date, horizon: int, costs: dict, rows=None):
+    """(frame, dates): the rows of F (or the row indices `rows`) with their index `i`, projected to
+    the last fiscal year a candidate date within the horizon reads; and those dates. Shared by the
+    pool's column-wise parts (here and blocked.py)."""
+    from .levers import add_months
+
+    base = F.with_row_index("i")
+    if rows is not None:
+        base = base[rows]
+    dates = candidate_dates(as_of, add_months(as_of, 12 * int(horizon)), costs)
+    base = _project(base, as_of.year, max(d.year for d in dates) - 1, Fraction(str(costs["projection"]["growth"])))
+    return base, dates
+
+
 def _ceil_mul(a, p: Fraction):
     """ceil(a x p) for an Int128 column a (Polars has no Int128 negation: 0 - x)."""
     import polars as pl
@@ -106,10 +120,7 @@ def topup_bounds(F, as_of: dt.date, target: str, mode: str, horizon: int, costs:
     (time.time()): no new evaluation starts after it (the bounds found so far are kept)."""
     import polars as pl
 
-    from srdi.engine.assess import compile_table, evaluate_table, evaluation_plan
-    from srdi.engine.frame import conform
-
-    from .levers import add_months
+    from srdi.engine.assess import evaluate_table
 
     P = costs["levers"]["rd_spend"]
     ADDED = pl.List(pl.Struct({"year": pl.Int32, "fen": pl.Int64}))
@@ -118,21 +129,15 @@ def topup_bounds(F, as_of: dt.date, target: str, mode: str, horizon: int, costs:
     if not P.get("enabled", True):
         return empty
     price = Fraction(str(P["cost_per_yuan"]))
-    end = add_months(as_of, 12 * int(horizon))
-    base = F.with_row_index("i")
-    if rows is not None:
-        base = base[rows]
+    base, dates = projected(F, as_of, horizon, costs, rows)
     if base.height == 0:
         return empty
-    dates = candidate_dates(as_of, end, costs)
-    base = _project(base, as_of.year, max(d.year for d in dates) - 1, Fraction(str(costs["projection"]["growth"])))
     best = []
     for T in dates:
         tier = tier_at(target, T, mode)
         if tier is None:
             continue
         th = pack_thresholds(tier, T, mode)
-        c = compile_table(T, mode)
         years = [y for y in range(T.year - YEARS_BACK, T.year) if y >= as_of.year
                  and fin(y, "rd_expense") in base.columns]
         variants: list[dict] = [{}] if T > as_of else []  # no change: the firm only waits until T
@@ -144,8 +149,7 @@ def topup_bounds(F, as_of: dt.date, target: str, mode: str, horizon: int, costs:
             variants += [{y: per_year[y][j] for y in ys} for j in range(n)]
             if n > 1:
                 variants.append({y: pl.max_horizontal(per_year[y]) for y in ys})
-        keys = (f"{tier}#ok",)
-        inputs = evaluation_plan(T, mode, keys)[1]
+        key = f"{tier}#ok"
         for v in variants:
             if deadline is not None and time.time() >= deadline:
                 break
@@ -159,12 +163,11 @@ def topup_bounds(F, as_of: dt.date, target: str, mode: str, horizon: int, costs:
                 for f, sign, add in (("rd_expense", 1, True), ("net_profit", -1, True), ("total_costs", 1, False)):
                     if fin(y, f) not in frame.columns and not add:
                         continue
-                    v = pl.col(fin(y, f)).cast(pl.Int128) if fin(y, f) in frame.columns else pl.lit(None, dtype=pl.Int128)
-                    v2 = (v.fill_null(0) if add else v) + sign * x
-                    upd.append(pl.when(x > 0).then(v2).otherwise(v).cast(pl.Int64).alias(fin(y, f)))
+                    cur = pl.col(fin(y, f)).cast(pl.Int128) if fin(y, f) in frame.columns else pl.lit(None, dtype=pl.Int128)
+                    new = (cur.fill_null(0) if add else cur) + sign * x
+                    upd.append(pl.when(x > 0).then(new).otherwise(cur).cast(pl.Int64).alias(fin(y, f)))
             cand = frame.with_columns(upd)
-            ok = evaluate_table(conform(cand.select(["i"] + [k for k in inputs if k in cand.columns]), inputs,
-                                        c.ctx.local_kinds), T, mode, keys=keys, conformed=True)[keys[0]]
+            ok = evaluate_table(cand, T, mode, keys=(key,))[key]
             got = pl.DataFrame({"i": cand["i"], "ok": ok}).with_columns(
                 cand.select([pl.col(f"_x{y}").fill_null(0).alias(str(y)) for y in ys])).filter(pl.col("ok").fill_null(False))
             if got.height == 0:

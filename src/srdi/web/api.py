@@ -179,26 +179,9 @@ class _LRU:
 ASSESS_CACHE = _LRU()
 
 
-def assess_bytes(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict | None = None,
-                 key: Any = None) -> bytes:
-    """The contract JSON of one validated profile, as bytes (cached by canonical input, or by ``key``
-    when given: see ``assess_request``).
-    ``timing`` (optional) receives the milliseconds spent: key, engine, encode; cache = hit|miss."""
-    t0 = time.perf_counter()
-    if key is None:
-        contract = profile_obj.to_contract_dict()
-        key = hashlib.sha256(dumps([contract, as_of.isoformat(), mode, lang], sort_keys=True)).digest()
-    hit = ASSESS_CACHE.get(key)
-    t1 = time.perf_counter()
-    if timing is not None:
-        timing["key"] = (t1 - t0) * 1000
-        timing["cache"] = "hit" if hit is not None else "miss"
-    if hit is not None:
-        return hit
-    return _assess_miss(profile_obj, as_of, mode, lang, timing, key, t1)
-
-
 def _assess_miss(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict | None, key: Any, t1: float) -> bytes:
+    """The contract JSON of one validated profile, as bytes, kept in the result cache under `key`;
+    `timing` receives the engine and encode milliseconds."""
     from srdi.engine.assess import assess_profile  # looked up per call (tests replace it)
 
     # the validated Profile, not its contract dict: assess_profile would validate a dict again
