@@ -22,10 +22,11 @@ from .levers import (TITLE_OF_TIER, Action, Thresholds, add_months, apply_action
                      fin, pack_for, prerequisite_types, project_row, state_levers, _title_entry)
 
 ENTRY_TIERS = ("innovative_sme", "tech_innovative_sme")
-BATCHES = (4, 4096, 16384, 65536)  # the first through the scalar engine, then one table call each
+BATCHES = (4, 64, 1024, 8192, 65536)  # the first through the scalar engine, then one table call each
 POP_BUDGET = 60_000  # A* nodes expanded per date
 PLAN_BUDGET = 12_000  # engine rows per plan
 ORACLE_MAX = 512  # level combinations per condition oracle (Planner.oracles)
+ORACLE_LEARNED = 8_192  # the same, for a condition found to fail a whole batch (Planner.broken)
 BUDGET = 6_000  # combinations per date (beyond it the plan is flagged optimal: false)
 
 
@@ -445,14 +446,45 @@ class ScoreOracle:
         return self.partial(idx, tch)
 
 
+def merge_oracles(oracles: list) -> list:
+    """Condition oracles on the same levers merged into one (a combination must meet all of them),
+    and an oracle whose levers are a subset of another's folded into the larger one: the same
+    pruning, but a conflict between conditions (no combination meets both) shows in one table
+    instead of after every combination of the other levers. The score oracle (L None) is kept."""
+    conds = [(L, tab) for L, tab in oracles if L is not None]
+    rest = [o for o in oracles if o[0] is None]
+    merged: dict = {}
+    for L, tab in conds:
+        m = merged.get(L)
+        merged[L] = dict(tab) if m is None else {k: v is True and tab.get(k) is True for k, v in m.items()}
+    keys = sorted(merged, key=len, reverse=True)
+    folded: set = set()
+    for small in keys:
+        for big in keys:
+            if big is small or len(big) <= len(small) or big in folded or not set(small) <= set(big):
+                continue
+            at = [big.index(j) for j in small]
+            ts, tb = merged[small], merged[big]
+            merged[big] = {k: v is True and ts.get(tuple(k[a] for a in at)) is True for k, v in tb.items()}
+            folded.add(small)
+            break
+    return [(L, merged[L]) for L in merged if L not in folded] + rest
+
+
 def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list, seen: set,
                   c_last: int, cutoff: int | None = None):
     """enumerate_gated over the levers reordered (the oracles' levers first, smallest tables
     first) with the oracles, yielding level indices in the original order; combinations
     cheaper than c_last or in `seen` were already yielded and are skipped."""
     n = len(levers)
+    oracles = merge_oracles(oracles)
+    if any(L is not None and not any(tab.values()) for L, tab in oracles):
+        return  # a condition no combination meets: nothing passes on this date
     perm: list[int] = []
-    for L, tab in sorted((o for o in oracles if o[0] is not None), key=lambda o: len(o[1])):
+    # the most selective oracles first (fewest combinations meeting them), so that their levers are
+    # fixed first and a node failing one is dropped as early as possible
+    for L, tab in sorted((o for o in oracles if o[0] is not None),
+                         key=lambda o: (sum(1 for v in o[1].values() if v) / len(o[1]), len(o[1]))):
         perm.extend(j for j in L if j not in perm)
     perm.extend(j for j in range(n) if j not in perm)
     pos = {j: i for i, j in enumerate(perm)}
@@ -586,6 +618,7 @@ class Planner:
         self._th: dict = {}  # merged thresholds by the packs they come from
         self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
+        self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
         self.row_budget = PLAN_BUDGET
         self.enum_budget = POP_BUDGET
         self.use_oracles = True
@@ -797,6 +830,13 @@ class Planner:
         cost); a batch is extended to the end of its cost tie and ordered by (cost, level
         indices), the order of `enumerate_by_cost`, so ties resolve as in a plain enumeration."""
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
+        # conditions learned at earlier dates (see below) get their oracles from the start
+        learned = self._learned.setdefault(tier, [])
+        extra: list = []
+        if learned:
+            _, plan = self.scalar(rowT, (), T, tier, self.mode)
+            keys = {e.key for e in plan.entries}
+            extra = [(cid, entry_inputs(plan, f"{tier}/{cid}")) for cid in learned if f"{tier}/{cid}" in keys]
         work = [0]
         oracles: list = []
         gen = enumerate_gated(levers, T, gate, work, oracles, best)
@@ -805,7 +845,7 @@ class Planner:
         oracled = False
         if self.use_oracles and gate.scored and not gate.route_true:
             # a scored tier: the score oracle prunes most combinations, use it from the start
-            orc = self.oracles(tier, T, rowT, levers)
+            orc = self.oracles(tier, T, rowT, levers, tuple(extra))
             if orc:
                 gen = _with_oracles(levers, T, gate, work, orc, set(), 0, best)
                 oracled = True
@@ -846,13 +886,26 @@ class Planner:
                     hit = True
             if hit:
                 done = True
+            elif oracled and not done and self.use_oracles:
+                # a batch that met every oracle failed: some condition met on the baseline is
+                # broken by the combinations (a side effect). Learn which from a few of them, add
+                # oracles for those conditions and restart (combinations evaluated are skipped).
+                new = self.broken(tier, T, rowT, levers, batch, extra)
+                if new:
+                    extra += new
+                    learned.extend(cid for cid, _ in new if cid not in learned)
+                    orc = self.oracles(tier, T, rowT, levers, tuple(extra))
+                    if orc:
+                        gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
+                        pending = None
+                        bi = 0
             elif bi == 1 and not oracled and not done and self.use_oracles:
                 # the first small batch failed: restart the enumeration with condition oracles,
                 # their levers first (combinations already evaluated are skipped). The oracles
                 # leave mostly passing combinations, so batches start small again: a large first
                 # batch would evaluate every remaining combination below its size.
                 oracled = True
-                orc = self.oracles(tier, T, rowT, levers)
+                orc = self.oracles(tier, T, rowT, levers, tuple(extra))
                 if orc:
                     gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
                     pending = None
@@ -863,19 +916,24 @@ class Planner:
                 done = True
         return best
 
-    def oracles(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]]) -> list:
+    def oracles(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], extra: tuple = ()) -> list:
         """For each failing top-level condition whose touching levers have at most ORACLE_MAX
-        level combinations: (lever indices, {levels: condition ok}) from one bulk evaluation."""
+        level combinations: (lever indices, {levels: condition ok}) from one bulk evaluation.
+        `extra`: more top-level conditions [(id, inputs)], met on the baseline but broken by some
+        combinations (a side effect: shedding revenue to raise the main-business share can sink
+        revenue below its threshold); see `search`."""
         failing, _, _ = self.analyse(tier, T, rowT, self.mode)
         n = len(levers)
         F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
         specs = []
         plan = None
-        for cid, _, inputs, _ in failing:
+        xids = {x[0] for x in extra}
+        for cid, inputs, limit in ([(f[0], f[2], ORACLE_MAX) for f in failing if f[0] not in xids]
+                                   + [(x[0], x[1], ORACLE_LEARNED) for x in extra]):
             L = tuple(j for j in range(n) if F[j] & inputs)
             if not L:
                 continue
-            if math.prod(len(levers[j]) + 1 for j in L) <= ORACLE_MAX:
+            if math.prod(len(levers[j]) + 1 for j in L) <= limit:
                 specs.append((f"{tier}/{cid}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
                 continue
             # too many combinations for the whole condition: one oracle per year that must hold
@@ -884,7 +942,7 @@ class Planner:
                 plan = self.scalar(rowT, (), T, tier, self.mode)[1]
             for _, okey, pin in necessary_parts(plan, f"{tier}/{cid}"):
                 Lp = tuple(j for j in range(n) if F[j] & set(pin))
-                if Lp and math.prod(len(levers[j]) + 1 for j in Lp) <= ORACLE_MAX:
+                if Lp and math.prod(len(levers[j]) + 1 for j in Lp) <= limit:
                     specs.append((okey, Lp, list(itertools.product(*[range(len(levers[j]) + 1) for j in Lp]))))
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
         sspecs = []  # scored tier: per indicator, its lower points for each level combination
@@ -932,6 +990,35 @@ class Planner:
             out.append((None, ScoreOracle(gate, tabs, F, routes)))
         for o, L, keys in specs:
             out.append((L, {key: vc[(ctx, aks[(L, key)], o)] is True for key in keys}))
+        return out
+
+    def broken(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], batch: list,
+               extra: list, sample: int = 8) -> list:
+        """Top-level conditions not met by some of `sample` combinations of a failed batch (spread
+        over it), that some lever touches and that have no oracle of their own yet: met on the
+        baseline (no oracle), or failing with too many combinations for one (only oracles of its
+        years, see `oracles`): [(id, inputs)], for oracles of up to ORACLE_LEARNED combinations."""
+        failing, _, _ = self.analyse(tier, T, rowT, self.mode)
+        F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
+        have = {x[0] for x in extra} | {
+            cid for cid, _, inputs, _ in failing
+            if math.prod(len(levers[j]) + 1 for j in range(len(levers)) if F[j] & inputs) <= ORACLE_MAX}
+        tch = touched(levers)
+        _, plan = self.scalar(rowT, (), T, tier, self.mode)
+        step = max(1, len(batch) // sample)
+        out: list = []
+        for _, acts in batch[::step][:sample]:
+            vals, _ = self.scalar(rowT, acts, T, tier, self.mode)
+            for e in plan.entries:
+                if not is_top_condition(e) or vals.get(f"{e.key}#ok") is True:
+                    continue
+                cid = e.key.split("/", 1)[1]
+                if cid in have:
+                    continue
+                inputs = entry_inputs(plan, e.key)
+                if inputs & tch:
+                    have.add(cid)
+                    out.append((cid, inputs))
         return out
 
     def check(self, tier: str, T: dt.date, rowT: dict, batch: list) -> list[bool]:
