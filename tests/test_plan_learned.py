@@ -1,4 +1,4 @@
-"""The search's learned oracles (srdi.planner.search): oracles on the same levers merged, a
+"""The search's oracles (srdi.planner.search): the lower bound they give the A*; oracles on the same levers merged, a
 condition no combination meets ending the date at once, and oracles added for conditions that a
 failed batch shows broken (a side effect, or a condition only its years had oracles for). They
 only drop combinations the engine rejects: the search still equals the exhaustive one.
@@ -195,3 +195,60 @@ def test_realistic_plans_complete_and_verified(name):
     # before: the budget ran out at 19,459,430.14 yuan (the two-year R&D average route) for the second
     if name == "rd_each_year_big":
         assert plan["total_cost"] < 19_459_430.14
+
+
+# ------------------------------------------------------------ the oracles' lower bound (A*)
+@st.composite
+def _levers_and_oracles(draw):
+    from srdi.planner.levers import Action
+
+    n = draw(st.integers(2, 5))
+    kinds = [("rd_spend", 2026), ("rd_spend", 2027), ("debt", 2026), ("debt", 2027), ("growth", 2026)]
+    levers = []
+    for j in range(n):
+        costs = sorted(draw(st.lists(st.integers(0, 50), min_size=1, max_size=3)))
+        lever, year = kinds[j]
+        levers.append([Action(lever, year, 100 * (k + 1), c) for k, c in enumerate(costs)])
+    oracles = []
+    for _ in range(draw(st.integers(0, 3))):
+        L = tuple(sorted(draw(st.sets(st.integers(0, n - 1), min_size=1, max_size=3))))
+        keys = list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))
+        vals = draw(st.lists(st.booleans(), min_size=len(keys), max_size=len(keys)))
+        oracles.append((L, dict(zip(keys, vals))))
+    return levers, oracles
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_levers_and_oracles())
+def test_enumeration_with_oracle_bounds_is_complete_and_in_cost_order(case):
+    """With condition oracles, the A* (whose bound now also counts the cheapest way to meet each
+    oracle) yields exactly the combinations meeting every oracle, each once, in non-decreasing
+    cost, with their true cost."""
+    from srdi.planner.search import Gate, enumerate_gated
+
+    levers, oracles = case
+    T = dt.date(2028, 1, 1)
+    got = list(enumerate_gated(levers, T, Gate([]), [0], oracles))
+    costs = [g for g, _, _ in got]
+    assert costs == sorted(costs)
+    for g, idx, acts in got:
+        assert g == sum(a.cost for a in acts) == sum(levers[j][k - 1].cost for j, k in enumerate(idx) if k)
+    want = {idx for idx in itertools.product(*[range(len(o) + 1) for o in levers]) if _meets(oracles, idx)}
+    assert [idx for _, idx, _ in got] == list(dict.fromkeys(idx for _, idx, _ in got))
+    assert {idx for _, idx, _ in got} == want
+
+
+@pytest.mark.parametrize("cutoff", [1, 30, 80])
+def test_oracle_bounds_respect_the_cutoff(cutoff):
+    """Only combinations cheaper than the cutoff are wanted; none cheaper is lost."""
+    from srdi.planner.levers import Action
+    from srdi.planner.search import Gate, enumerate_gated
+
+    levers = [[Action("rd_spend", 2026, 1, 10), Action("rd_spend", 2026, 2, 40)],
+              [Action("debt", 2026, 1, 5), Action("debt", 2026, 2, 25)],
+              [Action("rd_spend", 2027, 1, 7)]]
+    # meet the oracle: lever 0 at its second level, or levers 1 and 2 both used
+    tab = {(a, b, c): a == 2 or (b > 0 and c > 0) for a in range(3) for b in range(3) for c in range(2)}
+    got = [g for g, _, _ in enumerate_gated(levers, dt.date(2028, 1, 1), Gate([]), [0], [((0, 1, 2), tab)], cutoff)]
+    ref = sorted(sum(levers[j][k - 1].cost for j, k in enumerate(idx) if k) for idx in tab if tab[idx])
+    assert got == [c for c in ref if c < cutoff]

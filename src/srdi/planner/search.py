@@ -557,8 +557,50 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
         if v is None:
             v = amemo[tch] = gate.allows(tch)
         return v
+    # A second lower bound from the condition oracles: a yielded combination meets each of them,
+    # so what its levers still to fix cost is at least the cheapest meeting level combination
+    # consistent with the levels fixed so far; over oracles on disjoint levers these add up.
+    # ocost[o][m]: {levels of the oracle's first m levers: cheapest cost of the rest} (absent:
+    # no completion meets it).
+    ofam = []
+    used: set = set()
+    tabs = []
+    for L, tab in oracles:
+        if L is None:
+            continue
+        best: list[dict] = [dict() for _ in range(len(L) + 1)]
+        for key, v in tab.items():
+            if v is not True:
+                continue
+            suf = 0
+            for t in range(len(L) - 1, -1, -1):
+                k = key[t]
+                if k:
+                    suf += levers[L[t]][k - 1].cost
+                pre = key[:t]
+                if suf < best[t].get(pre, INF):
+                    best[t][pre] = suf
+            best[len(L)][key] = 0
+        tabs.append((best[0].get((), INF), L, best))
+    for c0, L, best in sorted(tabs, key=lambda x: -x[0]):
+        if not used & set(L):
+            used |= set(L)
+            ofam.append((L, best))
+
+    def obound(j: int, idx: tuple) -> float:
+        h = 0
+        for L, best in ofam:
+            m = 0
+            while m < len(L) and L[m] < j:
+                m += 1
+            v = best[m].get(tuple(idx[i] for i in L[:m]), INF)
+            if v == INF:
+                return INF
+            h += v
+        return h
+
     heap = []
-    h0 = bound(0, frozenset())
+    h0 = max(bound(0, frozenset()), obound(0, ()))
     if h0 < INF and allows(suffix[0]):
         heap.append((h0, 0, (), frozenset()))
     while heap:
@@ -582,7 +624,10 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             idx2 = idx + (0,)
             if h < INF and all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing) \
                     and all(sc.partial(idx2, tch | rest) for sc in scores):
-                heapq.heappush(heap, (g + h, g, idx2, tch))
+                if ofam:
+                    h = max(h, obound(j + 1, idx2))
+                if h < INF:
+                    heapq.heappush(heap, (g + h, g, idx2, tch))
         t2 = tch | F[j]
         if allows(t2 | rest):
             h = bound(j + 1, t2)
@@ -595,7 +640,12 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                     if scores and not all(sc.partial(idx2, t2r) for sc in scores):
                         continue
                     g2 = g + a.cost
-                    heapq.heappush(heap, (g2 + h, g2, idx2, t2))
+                    if ofam:
+                        h2 = max(h, obound(j + 1, idx2))
+                        if h2 < INF:
+                            heapq.heappush(heap, (g2 + h2, g2, idx2, t2))
+                    else:
+                        heapq.heappush(heap, (g2 + h, g2, idx2, t2))
 
 
 class Planner:
