@@ -26,6 +26,7 @@ BATCHES = (4, 64, 1024, 8192, 65536)  # the first through the scalar engine, the
 POP_BUDGET = 60_000  # A* nodes expanded per date
 PLAN_BUDGET = 12_000  # engine rows per plan
 ORACLE_MAX = 512  # level combinations per condition oracle (Planner.oracles)
+FIRST_NODES = 1_000  # A* nodes for the first batch before the oracles are built (Planner.search)
 ORACLE_LEARNED = 8_192  # the same, for a condition found to fail a whole batch (Planner.broken)
 BUDGET = 6_000  # combinations per date (beyond it the plan is flagged optimal: false)
 
@@ -156,7 +157,7 @@ class Evaluator:
         self.rows = 0
         self.hits = 0
         self.cache: dict = {}
-        self.vcache: dict = {}  # (context, action key, output key) -> value (Planner.oracles)
+        self.vcache: dict = {}  # context -> output key -> {action key: value} (Planner.oracles)
         self.scalars: dict = {}
         self._schema: dict = {}
         self._effects: dict = {}
@@ -508,8 +509,12 @@ def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list
         yield g, idx, tuple(levers[i][k - 1] for i, k in enumerate(idx) if k)
 
 
+class NodeLimit(Exception):
+    """enumerate_gated expanded `limit` nodes (see Planner.search)."""
+
+
 def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list | None = None,
-                    cutoff: int | None = None):
+                    cutoff: int | None = None, limit: int | None = None):
     """Yield (cost, level indices, actions) for every combination of the levers' levels whose
     touched fields the Gate allows, in non-decreasing cost: A* over the levers in order, where a
     node fixes the level (0 = unused) of the first j levers. A node is dropped when the Gate fails
@@ -526,7 +531,9 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
 
     `cutoff`: only combinations costing less are wanted (a cheaper plan is known): the enumeration
     ends at the first node whose bound reaches it. Without it, oracles that drop every cheap leaf
-    would leave the A* expanding nodes above the cutoff until some leaf passes."""
+    would leave the A* expanding nodes above the cutoff until some leaf passes.
+
+    `limit`: raise NodeLimit once work[0] reaches it."""
     oracles = [] if oracles is None else oracles
     n = len(levers)
     F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
@@ -560,11 +567,11 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     # A second lower bound from the condition oracles: a yielded combination meets each of them,
     # so what its levers still to fix cost is at least the cheapest meeting level combination
     # consistent with the levels fixed so far; over oracles on disjoint levers these add up.
-    # ocost[o][m]: {levels of the oracle's first m levers: cheapest cost of the rest} (absent:
-    # no completion meets it).
-    ofam = []
+    # best[m]: {levels of the oracle's first m levers: cheapest cost of the rest} (absent: no
+    # completion meets it). A node carries this bound (ho); a child changes only the term of the
+    # oracle holding the lever it fixes (owner).
+    fam = []
     used: set = set()
-    tabs = []
     for L, tab in oracles:
         if L is None:
             continue
@@ -581,33 +588,27 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                 if suf < best[t].get(pre, INF):
                     best[t][pre] = suf
             best[len(L)][key] = 0
-        tabs.append((best[0].get((), INF), L, best))
-    for c0, L, best in sorted(tabs, key=lambda x: -x[0]):
+        fam.append((best[0].get((), INF), L, best))
+    owner: list = [None] * n
+    ho0 = 0
+    for c0, L, best in sorted(fam, key=lambda x: -x[0]):
         if not used & set(L):
             used |= set(L)
-            ofam.append((L, best))
-
-    def obound(j: int, idx: tuple) -> float:
-        h = 0
-        for L, best in ofam:
-            m = 0
-            while m < len(L) and L[m] < j:
-                m += 1
-            v = best[m].get(tuple(idx[i] for i in L[:m]), INF)
-            if v == INF:
-                return INF
-            h += v
-        return h
+            ho0 += c0
+            for m, i in enumerate(L):
+                owner[i] = (L[:m], best[m], best[m + 1])
 
     heap = []
-    h0 = max(bound(0, frozenset()), obound(0, ()))
+    h0 = max(bound(0, frozenset()), ho0)
     if h0 < INF and allows(suffix[0]):
-        heap.append((h0, 0, (), frozenset()))
+        heap.append((h0, 0, (), frozenset(), ho0))
     while heap:
-        f, g, idx, tch = heapq.heappop(heap)
+        f, g, idx, tch, ho = heapq.heappop(heap)
         if cutoff is not None and f >= cutoff:
             return
         work[0] += 1
+        if limit is not None and work[0] >= limit:
+            raise NodeLimit
         j = len(idx)
         if j == n:
             if oracles and not all(tab(idx, tch) if L is None else tab.get(tuple(idx[i] for i in L)) is True
@@ -618,34 +619,38 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
         rest = suffix[j + 1]
         closing = [(L, tab) for L, tab in oracles if L is not None and L[-1] == j]
         scores = [tab for L, tab in oracles if L is None]
+        own = owner[j]
+        if own is not None:
+            Lm, here, nxt = own
+            pre = tuple(idx[i] for i in Lm)
+            ho_rest = ho - here[pre]
         # level 0: lever j unused
         if allows(tch | rest):
             h = bound(j + 1, tch)
             idx2 = idx + (0,)
-            if h < INF and all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing) \
+            ho2 = ho if own is None else ho_rest + nxt.get(pre + (0,), INF)
+            if h < INF and ho2 < INF and all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing) \
                     and all(sc.partial(idx2, tch | rest) for sc in scores):
-                if ofam:
-                    h = max(h, obound(j + 1, idx2))
-                if h < INF:
-                    heapq.heappush(heap, (g + h, g, idx2, tch))
+                heapq.heappush(heap, (g + max(h, ho2), g, idx2, tch, ho2))
         t2 = tch | F[j]
         if allows(t2 | rest):
             h = bound(j + 1, t2)
             if h < INF:
                 t2r = t2 | rest
                 for k, a in enumerate(levers[j], 1):
+                    if own is None:
+                        ho2 = ho
+                    else:
+                        ho2 = ho_rest + nxt.get(pre + (k,), INF)
+                        if ho2 == INF:
+                            continue
                     idx2 = idx + (k,)
                     if closing and not all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing):
                         continue
                     if scores and not all(sc.partial(idx2, t2r) for sc in scores):
                         continue
                     g2 = g + a.cost
-                    if ofam:
-                        h2 = max(h, obound(j + 1, idx2))
-                        if h2 < INF:
-                            heapq.heappush(heap, (g2 + h2, g2, idx2, t2))
-                    else:
-                        heapq.heappush(heap, (g2 + h, g2, idx2, t2))
+                    heapq.heappush(heap, (g2 + max(h, ho2), g2, idx2, t2, ho2))
 
 
 class Planner:
@@ -889,7 +894,8 @@ class Planner:
             extra = [(cid, entry_inputs(plan, f"{tier}/{cid}")) for cid in learned if f"{tier}/{cid}" in keys]
         work = [0]
         oracles: list = []
-        gen = enumerate_gated(levers, T, gate, work, oracles, best)
+        # without oracles, only the first batch, and only while it comes quickly (FIRST_NODES)
+        gen = enumerate_gated(levers, T, gate, work, oracles, best, FIRST_NODES if self.use_oracles else None)
         rows0 = self.ev.rows
         bi = 0
         oracled = False
@@ -908,25 +914,30 @@ class Planner:
             if pending is not None:
                 batch.append(pending)
                 pending = None
-            for c, idx, acts in gen:
-                if best is not None and c >= best:
+            cut = False  # the plain enumeration reached FIRST_NODES: oracles now
+            try:
+                for c, idx, acts in gen:
+                    if best is not None and c >= best:
+                        done = True
+                        break
+                    if len(batch) >= size and c != batch[-1][0]:
+                        pending = (c, idx, acts)
+                        break
+                    batch.append((c, idx, acts))
+                    if work[0] >= self.enum_budget and len(batch) >= size:
+                        break
+                else:
                     done = True
-                    break
-                if len(batch) >= size and c != batch[-1][0]:
-                    pending = (c, idx, acts)
-                    break
-                batch.append((c, idx, acts))
-                if work[0] >= self.enum_budget and len(batch) >= size:
-                    break
-            else:
-                done = True
-            if not batch:
+            except NodeLimit:
+                cut = True
+            if not batch and not cut:
                 break
             batch.sort(key=lambda x: (x[0], x[1]))
             seen = {idx for _, idx, _ in batch}
             batch = [(c, acts) for c, _, acts in batch]
+            c_last = batch[-1][0] if batch else 0
             dr.evaluated += len(batch)
-            ok = self.check(tier, T, rowT, batch)
+            ok = self.check(tier, T, rowT, batch) if batch else []
             hit = False
             for (c, acts), good in zip(batch, ok):
                 if good:
@@ -949,17 +960,17 @@ class Planner:
                         gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
                         pending = None
                         bi = 0
-            elif bi == 1 and not oracled and not done and self.use_oracles:
-                # the first small batch failed: restart the enumeration with condition oracles,
-                # their levers first (combinations already evaluated are skipped). The oracles
-                # leave mostly passing combinations, so batches start small again: a large first
-                # batch would evaluate every remaining combination below its size.
+            elif (bi == 1 or cut) and not oracled and not done and self.use_oracles:
+                # the first small batch failed (or was slow to come): restart the enumeration with
+                # condition oracles, their levers first (combinations already evaluated are
+                # skipped; with no oracle, the plain enumeration goes on without a node limit). The
+                # oracles leave mostly passing combinations, so batches start small again: a large
+                # first batch would evaluate every remaining combination below its size.
                 oracled = True
                 orc = self.oracles(tier, T, rowT, levers, tuple(extra))
-                if orc:
-                    gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
-                    pending = None
-                    bi = 0
+                gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best)
+                pending = None
+                bi = 0
             if (work[0] >= self.enum_budget or self.ev.rows - rows0 >= self.date_budget
                     or self.ev.rows - self.rows_start >= self.row_budget) and not done:
                 dr.complete = False
@@ -1025,21 +1036,21 @@ class Planner:
                 nd.add(ak)
         # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
         ctx = self.context(rowT, T.year, T, tier, self.mode)
-        vc = self.ev.vcache
-        mk = [o for o in need if any((ctx, ak, o) not in vc for ak in need[o])]
+        vc = self.ev.vcache.setdefault(ctx, {})  # output key -> {action key: value}
+        mk = [o for o in need if not need[o] <= vc.get(o, {}).keys()]
         if mk:
-            miss = [ak for ak in combos if any(ak in need[o] and (ctx, ak, o) not in vc for o in mk)]
+            miss = list(set().union(*[need[o] - vc.get(o, {}).keys() for o in mk]))
             got = self.ev.values(rowT, [combos[ak] for ak in miss], T, tier, self.mode, mk, self.costs["levers"])
-            for i, ak in enumerate(miss):
-                for o in mk:
-                    vc[(ctx, ak, o)] = got[o][i]
+            for o in mk:
+                vc.setdefault(o, {}).update(zip(miss, got[o]))
         out = []
         if sspecs:
-            tabs = {q: (L, {key: vc[(ctx, aks[(L, key)], o)] or 0 for key in keys}) for q, o, L, keys in sspecs}
-            routes = {r: (L, {key: vc[(ctx, aks[(L, key)], o)] is True for key in keys}) for r, o, L, keys in rspecs}
+            tabs = {q: (L, {key: vc[o][aks[(L, key)]] or 0 for key in keys}) for q, o, L, keys in sspecs}
+            routes = {r: (L, {key: vc[o][aks[(L, key)]] is True for key in keys}) for r, o, L, keys in rspecs}
             out.append((None, ScoreOracle(gate, tabs, F, routes)))
         for o, L, keys in specs:
-            out.append((L, {key: vc[(ctx, aks[(L, key)], o)] is True for key in keys}))
+            t = vc[o]
+            out.append((L, {key: t[aks[(L, key)]] is True for key in keys}))
         return out
 
     def broken(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], batch: list,
