@@ -252,3 +252,20 @@ def test_oracle_bounds_respect_the_cutoff(cutoff):
     got = [g for g, _, _ in enumerate_gated(levers, dt.date(2028, 1, 1), Gate([]), [0], [((0, 1, 2), tab)], cutoff)]
     ref = sorted(sum(levers[j][k - 1].cost for j, k in enumerate(idx) if k) for idx in tab if tab[idx])
     assert got == [c for c in ref if c < cutoff]
+
+
+@pytest.mark.parametrize("first_nodes", [1, 3, 50])
+def test_a_cut_first_enumeration_keeps_the_optimum(monkeypatch, first_nodes):
+    """The plain enumeration of the first batch stops after FIRST_NODES nodes (with or without
+    combinations in hand) and the oracles take over: the search still equals the exhaustive one
+    on the bulk tests' small instances."""
+    import test_plan_bulk as tb
+
+    monkeypatch.setattr(search, "FIRST_NODES", first_nodes)
+    for case, target, T in tb.INSTANCES:
+        pl_, tier, rowT, levers = tb._setup(case, target, T)
+        found = []
+        dr = DateResult(T, tier)
+        pl_.search(tier, T, rowT, levers, dr, found, None)
+        assert dr.complete
+        assert min((f.cost for f in found), default=None) == tb._brute(pl_, tier, T, rowT, levers), case
