@@ -269,3 +269,26 @@ def test_a_cut_first_enumeration_keeps_the_optimum(monkeypatch, first_nodes):
         pl_.search(tier, T, rowT, levers, dr, found, None)
         assert dr.complete
         assert min((f.cost for f in found), default=None) == tb._brute(pl_, tier, T, rowT, levers), case
+
+
+def test_title_levels_with_a_hopeless_past_step_are_dropped():
+    """A title level whose chain starts with a tier to pass on a date no lever can reach (the
+    as-of date itself: nothing is in effect yet) is dropped when the firm fails that tier there;
+    every level kept either passes such a step or has a step some lever can still help."""
+    pl_ = _planner("side_effect_shed")
+    T = dt.date(2027, 6, 1)
+    tier, rowT, levers = pl_.setup(T)
+    titles = [a for o in levers for a in o if a.checks]
+    kept = [a for o in pl_.live_titles(T, rowT, levers) for a in o if a.checks]
+    dropped = [a for a in titles if a not in kept]
+    assert dropped and kept
+    for a in dropped:
+        assert any(T0 <= AS_OF or pl_._step_fixed(t0, T0, rowT, levers) for t0, T0 in a.checks)
+        assert any(pl_._step_fixed(t0, T0, rowT, levers) and scalar_tier(
+            apply_actions(rowT, [a], T0, pl_.costs["levers"]), T0, "application", t0)[0][f"{t0}#ok"] is not True
+            for t0, T0 in a.checks)
+    for a in kept:  # its fixed steps pass
+        for t0, T0 in a.checks:
+            if pl_._step_fixed(t0, T0, rowT, levers):
+                assert scalar_tier(apply_actions(rowT, [a], T0, pl_.costs["levers"]), T0, "application",
+                                   t0)[0][f"{t0}#ok"] is True

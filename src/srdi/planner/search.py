@@ -674,6 +674,7 @@ class Planner:
         self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
         self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
+        self._fixed: dict = {}  # (tier, date, row, levers) -> _step_fixed
         self.row_budget = PLAN_BUDGET
         self.enum_budget = POP_BUDGET
         self.use_oracles = True
@@ -834,6 +835,7 @@ class Planner:
     def useful(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]]) -> list[list[Action]]:
         """Drop levers that touch no input the target (or a chain tier) still needs: they
         cannot make a failing condition pass nor add points (every result is engine-checked)."""
+        levers = self.live_titles(T, rowT, levers)
         _, _, need = self.analyse(tier, T, rowT, self.mode)
         if need is None:
             return levers
@@ -846,6 +848,41 @@ class Planner:
                         return levers
                     need |= n0
         return [opts for opts in levers if touched([opts]) & need]
+
+    def live_titles(self, T: dt.date, rowT: dict, levers: list[list[Action]]) -> list[list[Action]]:
+        """Drop title levels (chains of lower tiers passed on earlier dates) with a step that no
+        lever can help: no lever in effect by the step's date touches what its tier reads (a date
+        already passed, or before any lever counts), and the tier does not pass there with the
+        title level itself (an earlier step of its chain grants a title a later one may need)."""
+        out = []
+        for opts in levers:
+            if not any(a.checks for a in opts):
+                out.append(opts)
+                continue
+            keep = []
+            for a in opts:
+                ok = True
+                for t0, T0 in a.checks:
+                    if self._step_fixed(t0, T0, rowT, levers) and self.outcomes(
+                            rowT, T.year, [(a,)], T0, t0, "application")[0] is not True:
+                        ok = False
+                        break
+                if ok:
+                    keep.append(a)
+            if keep:
+                out.append(keep)
+        return out
+
+    def _step_fixed(self, t0: str, T0: dt.date, rowT: dict, levers: list[list[Action]]) -> bool:
+        """Whether no lever in effect by T0 touches an input of tier t0 on T0 (title levers aside)."""
+        key = (t0, T0, id(rowT), tuple(id(o) for o in levers))
+        v = self._fixed.get(key)
+        if v is None:
+            _, plan0 = self.scalar(rowT, (), T0, t0, "application")
+            inputs0 = tier_inputs(plan0)
+            v = self._fixed[key] = not any(
+                fields_of([a for a in o if not a.checks and (a.eff is None or a.eff <= T0)]) & inputs0 for o in levers)
+        return v
 
     def run(self):
         found: list[Found] = []
@@ -1157,6 +1194,16 @@ def _entry_index(plan) -> dict:
     if idx is None:
         idx = plan.__dict__["_entry_index"] = {e.key: e for e in plan.entries}
     return idx
+
+
+def tier_inputs(plan) -> set:
+    """Every input a compiled tier reads, its sub-tiers' (plan.subs) included."""
+    out: set = set()
+    for e in plan.entries:
+        out.update(e.inputs)
+    for sub in plan.subs:
+        out |= tier_inputs(sub)
+    return out
 
 
 def entry_inputs(plan, key: str) -> set:
