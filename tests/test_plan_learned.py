@@ -104,7 +104,7 @@ def test_a_side_effect_is_learned_and_the_date_completes():
     dr, found = DateResult(T, tier), []
     pl_.search(tier, T, rowT, levers, dr, found, None)
     assert dr.complete and not found
-    assert pl_._learned[tier] == ["revenue_or_equity"]
+    assert pl_._learned[(tier, None)] == [f"{tier}/revenue_or_equity"]
     assert dr.evaluated < 100
     # the proof, exhaustively: both conditions read only the levers touching their inputs, and no
     # combination of those levers meets both
@@ -181,7 +181,7 @@ def test_learned_oracles_keep_the_optimum(monkeypatch, name, T, keep):
     found = []
     dr = DateResult(T, tier)
     pl_.search(tier, T, rowT, small, dr, found, None)
-    assert dr.complete and pl_._learned[tier]
+    assert dr.complete and pl_._learned[(tier, None)]
     assert min((f.cost for f in found), default=None) == _brute(pl_, tier, T, rowT, small)
 
 
@@ -292,3 +292,43 @@ def test_title_levels_with_a_hopeless_past_step_are_dropped():
             if pl_._step_fixed(t0, T0, rowT, levers):
                 assert scalar_tier(apply_actions(rowT, [a], T0, pl_.costs["levers"]), T0, "application",
                                    t0)[0][f"{t0}#ok"] is True
+
+
+# ------------------------------------------------------- a tier passed by one of alternatives
+@pytest.mark.parametrize("name,T,feasible", [("side_effect_shed", dt.date(2026, 12, 1), True),
+                                             ("rd_each_year_big", dt.date(2027, 1, 1), False)])
+def test_alternatives_searched_by_branch_equal_the_exhaustive_search(name, T, feasible):
+    """R2026 科技和创新型: the tier passes when the R2022 innovative evaluation or the 科技型
+    evaluation passes. Each alternative is searched with its own gate and oracles; the cheapest
+    over both equals the exhaustive search on a small instance, and a branch's gate only drops
+    combinations that fail its alternative."""
+    row = profile_row(validate_profile(_profile(name)).to_contract_dict())
+    pl_ = Planner(row, AS_OF, "innovative_sme", "application", 3, load_costs())
+    tier, rowT, levers = pl_.setup(T)
+    assert tier == "tech_innovative_sme"
+    _, top = pl_.scalar(rowT, (), T, tier, "application")
+    assert top.pack.decision == "alternatives" and len(top.subs) == 2
+    levers = pl_.useful(tier, T, rowT, levers)
+    small = []
+    for opts in levers:
+        opts = opts[:3]
+        if small and _prod(small) * (1 + len(opts)) > 4_000:
+            continue
+        small.append(opts)
+    found = []
+    dr = DateResult(T, tier)
+    best = None
+    for b in range(len(top.subs)):
+        best = pl_.search(tier, T, rowT, small, dr, found, best, branch=b)
+    assert dr.complete
+    ref = _brute(pl_, tier, T, rowT, small)
+    assert (ref is not None) == feasible
+    assert min((f.cost for f in found), default=None) == ref
+    p = pl_.costs["levers"]
+    for b, sub in enumerate(top.subs):
+        gate = pl_.analyse(tier, T, rowT, "application", b)[1]
+        for idx in itertools.islice(itertools.product(*[range(len(o) + 1) for o in small]), 0, None, 7):
+            acts = [o[k - 1] for o, k in zip(small, idx) if k]
+            if not gate.allows(search.fields_of(acts)):
+                v = scalar_tier(apply_actions(rowT, acts, T, p), T, "application", tier)[0]
+                assert not (v[f"{sub.prefix}#ok"] is True and v[f"{tier}#ok"] is True), idx

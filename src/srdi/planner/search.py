@@ -675,6 +675,7 @@ class Planner:
         self.gated = 0
         self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
         self._fixed: dict = {}  # (tier, date, row, levers) -> _step_fixed
+        self._wide: set = set()  # (tier, branch) whose score oracles have exact tables up to ORACLE_LEARNED
         self.row_budget = PLAN_BUDGET
         self.enum_budget = POP_BUDGET
         self.use_oracles = True
@@ -725,27 +726,34 @@ class Planner:
         levers = [sorted(opts_, key=lambda a: a.cost) for opts_ in levers if opts_ and opts_[0].lever not in self.exclude]
         return tier, rowT, levers
 
-    def analyse(self, tier: str, d: dt.date, rowT: dict, mode: str):
+    def analyse(self, tier: str, d: dt.date, rowT: dict, mode: str, branch: int | None = None):
         """Baseline at date d with the scalar engine: failing top-level conditions
-        [(id, title, inputs, value)], the Gate, and the inputs a useful lever must touch
-        (None: keep every lever)."""
-        fast = (tier, d, id(rowT), mode)
+        [(id, title, inputs, value, output key)], the Gate, and the inputs a useful lever must
+        touch (None: keep every lever). `branch`: for a tier passed by one of several
+        alternatives (decision: alternatives), the tier's own conditions and those of its
+        alternative `branch` (plan.subs[branch]), which must then all hold (see `run`)."""
+        fast = (tier, d, id(rowT), mode, branch)
         r = self._base_fast.get(fast)
         if r is not None:
             return r
-        key = self.context(rowT, self._row_year[id(rowT)], d, tier, mode)
+        key = (self.context(rowT, self._row_year[id(rowT)], d, tier, mode), branch)
         if key in self._base:
             self._base_fast[fast] = self._base[key]
             return self._base[key]
-        vals, plan = self.scalar(rowT, (), d, tier, mode)
+        vals, top = self.scalar(rowT, (), d, tier, mode)
+        plans = [top] if branch is None else [top, top.subs[branch]]
+        plan = plans[-1]  # the plan whose decision gates (the alternative's under a branch)
+
+        failing = []
+        for p in plans:
+            for e in p.entries:
+                if is_top_condition(e) and vals.get(f"{e.key}#ok") is not True:
+                    failing.append((e.key.split("/", 1)[1], e.node.title, entry_inputs(p, e.key),
+                                    vals.get(f"{e.key}#ok"), e.key))
 
         def inputs(k: str) -> set:
             return entry_inputs(plan, k)
 
-        failing = []
-        for e in plan.entries:
-            if is_top_condition(e) and vals.get(f"{e.key}#ok") is not True:
-                failing.append((e.key.split("/", 1)[1], e.node.title, inputs(e.key), vals.get(f"{e.key}#ok")))
         gate = Gate([f[2] for f in failing])
         need: set | None = set().union(*[f[2] for f in failing]) if failing else set()
         if plan.subs or plan.pack.decision == "alternatives":
@@ -798,14 +806,14 @@ class Planner:
         tch = touched(levers)
         miss = {"zh": " (缺少数据)", "en": " (missing data)"}
         out = [(i, t if v is False else {k: x + miss.get(k, "") for k, x in t.items()})
-               for i, t, inputs, v in failing if not inputs & tch]
+               for i, t, inputs, v, _ in failing if not inputs & tch]
         if out and any_:
             return out
         # a condition some of whose inputs a lever touches, but with a year that must hold (a test
         # over each of several years) which no lever touches and which does not hold (a past year)
         if failing:
             vals0, plan = self.scalar(rowT, (), T, tier, self.mode)
-            for i, t, inputs, v in failing:
+            for i, t, inputs, v, _ in failing:
                 if not inputs & tch:
                     continue
                 for _, okey, pin in necessary_parts(plan, f"{tier}/{i}"):
@@ -815,7 +823,7 @@ class Planner:
             if out and any_:
                 return out
         lists = ("titles", "awards", "equity_financing", "standards_led")
-        und = [(i, t, inputs) for i, t, inputs, v in failing if v is None and inputs & tch
+        und = [(i, t, inputs) for i, t, inputs, v, _ in failing if v is None and inputs & tch
                and any(x not in lists and rowT.get(x) is None for x in inputs)]
         if und:
             top = apply_actions(rowT, [o[-1] for o in levers], T, self.costs["levers"])
@@ -911,24 +919,38 @@ class Planner:
                 dr.same_as_previous = True
                 continue
             prev_sig = sig
-            best = self.search(tier, T, rowT, levers, dr, found, best)
+            _, top = self.scalar(rowT, (), T, tier, self.mode)
+            if self.use_oracles and top.pack.decision == "alternatives" and top.subs:
+                # passed by one of several alternatives: the cheapest combinations first (one
+                # small batch: if one passes, it is the optimum), else search each alternative with
+                # its own gate and oracles (a combination that passes meets the tier's conditions
+                # and one alternative's, so the cheapest over the branches is the optimum)
+                n0 = len(found)
+                best = self.search(tier, T, rowT, levers, dr, found, best, first_only=True)
+                if len(found) == n0:
+                    for b in range(len(top.subs)):
+                        best = self.search(tier, T, rowT, levers, dr, found, best, branch=b)
+            else:
+                best = self.search(tier, T, rowT, levers, dr, found, best)
         return found, results
 
     def search(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], dr: DateResult,
-               found: list, best: int | None) -> int | None:
+               found: list, best: int | None, branch: int | None = None, first_only: bool = False) -> int | None:
         """Best-first over the levers at date T; appends passing combinations to `found`.
 
         Combinations come from `enumerate_gated` (only those the Gate allows, in non-decreasing
         cost); a batch is extended to the end of its cost tie and ordered by (cost, level
-        indices), the order of `enumerate_by_cost`, so ties resolve as in a plain enumeration."""
-        _, gate, _ = self.analyse(tier, T, rowT, self.mode)
+        indices), the order of `enumerate_by_cost`, so ties resolve as in a plain enumeration.
+        `branch`: one alternative of the tier (see `run`, `analyse`); `first_only`: only the first
+        batch (the cheapest combinations)."""
+        _, gate, _ = self.analyse(tier, T, rowT, self.mode, branch)
         # conditions learned at earlier dates (see below) get their oracles from the start
-        learned = self._learned.setdefault(tier, [])
+        learned = self._learned.setdefault((tier, branch), [])
+        wide = (tier, branch) in self._wide  # the score's indicators with exact tables (see below)
         extra: list = []
         if learned:
-            _, plan = self.scalar(rowT, (), T, tier, self.mode)
-            keys = {e.key for e in plan.entries}
-            extra = [(cid, entry_inputs(plan, f"{tier}/{cid}")) for cid in learned if f"{tier}/{cid}" in keys]
+            holders = self._holders(tier, T, rowT, branch)
+            extra = [(k, entry_inputs(holders[k], k)) for k in learned if k in holders]
         work = [0]
         oracles: list = []
         # without oracles, only the first batch, and only while it comes quickly (FIRST_NODES)
@@ -938,7 +960,7 @@ class Planner:
         oracled = False
         if self.use_oracles and gate.scored and not gate.route_true:
             # a scored tier: the score oracle prunes most combinations, use it from the start
-            orc = self.oracles(tier, T, rowT, levers, tuple(extra))
+            orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
             if orc:
                 gen = _with_oracles(levers, T, gate, work, orc, set(), 0, best)
                 oracled = True
@@ -982,17 +1004,24 @@ class Planner:
                     if best is None or c < best:
                         best = c
                     hit = True
-            if hit:
+            if hit or first_only:
                 done = True
             elif oracled and not done and self.use_oracles:
                 # a batch that met every oracle failed: some condition met on the baseline is
                 # broken by the combinations (a side effect). Learn which from a few of them, add
                 # oracles for those conditions and restart (combinations evaluated are skipped).
-                new = self.broken(tier, T, rowT, levers, batch, extra)
+                new = self.broken(tier, T, rowT, levers, batch, extra, branch)
+                if not new and gate.scored and not gate.route_true and not wide:
+                    # no condition broken: the score falls short. Exact tables for the indicators
+                    # that had only their maximum (up to ORACLE_LEARNED combinations each)
+                    wide = True
+                    self._wide.add((tier, branch))
+                    new = True
                 if new:
-                    extra += new
-                    learned.extend(cid for cid, _ in new if cid not in learned)
-                    orc = self.oracles(tier, T, rowT, levers, tuple(extra))
+                    if new is not True:
+                        extra += new
+                        learned.extend(k for k, _ in new if k not in learned)
+                    orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
                     if orc:
                         gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
                         pending = None
@@ -1004,7 +1033,7 @@ class Planner:
                 # oracles leave mostly passing combinations, so batches start small again: a large
                 # first batch would evaluate every remaining combination below its size.
                 oracled = True
-                orc = self.oracles(tier, T, rowT, levers, tuple(extra))
+                orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
                 gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best)
                 pending = None
                 bi = 0
@@ -1014,47 +1043,50 @@ class Planner:
                 done = True
         return best
 
-    def oracles(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], extra: tuple = ()) -> list:
+    def oracles(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], extra: tuple = (),
+                branch: int | None = None, wide: bool = False) -> list:
         """For each failing top-level condition whose touching levers have at most ORACLE_MAX
         level combinations: (lever indices, {levels: condition ok}) from one bulk evaluation.
-        `extra`: more top-level conditions [(id, inputs)], met on the baseline but broken by some
+        `wide`: exact score tables up to ORACLE_LEARNED combinations (a score found short).
+        `extra`: more top-level conditions [(key, inputs)], met on the baseline but broken by some
         combinations (a side effect: shedding revenue to raise the main-business share can sink
         revenue below its threshold); see `search`."""
-        failing, _, _ = self.analyse(tier, T, rowT, self.mode)
+        failing, _, _ = self.analyse(tier, T, rowT, self.mode, branch)
         n = len(levers)
         F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
         specs = []
-        plan = None
-        xids = {x[0] for x in extra}
-        for cid, inputs, limit in ([(f[0], f[2], ORACLE_MAX) for f in failing if f[0] not in xids]
+        holders = None
+        xkeys = {x[0] for x in extra}
+        for key, inputs, limit in ([(f[4], f[2], ORACLE_MAX) for f in failing if f[4] not in xkeys]
                                    + [(x[0], x[1], ORACLE_LEARNED) for x in extra]):
             L = tuple(j for j in range(n) if F[j] & inputs)
             if not L:
                 continue
             if math.prod(len(levers[j]) + 1 for j in L) <= limit:
-                specs.append((f"{tier}/{cid}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+                specs.append((f"{key}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
                 continue
             # too many combinations for the whole condition: one oracle per year that must hold
             # (its levers are that year's), each a necessary condition
-            if plan is None:
-                plan = self.scalar(rowT, (), T, tier, self.mode)[1]
-            for _, okey, pin in necessary_parts(plan, f"{tier}/{cid}"):
+            if holders is None:
+                holders = self._holders(tier, T, rowT, branch)
+            for _, okey, pin in necessary_parts(holders[key], key):
                 Lp = tuple(j for j in range(n) if F[j] & set(pin))
                 if Lp and math.prod(len(levers[j]) + 1 for j in Lp) <= limit:
                     specs.append((okey, Lp, list(itertools.product(*[range(len(levers[j]) + 1) for j in Lp]))))
-        _, gate, _ = self.analyse(tier, T, rowT, self.mode)
+        _, gate, _ = self.analyse(tier, T, rowT, self.mode, branch)
         sspecs = []  # scored tier: per indicator, its lower points for each level combination
         if gate.scored and not gate.route_true:
+            smax = ORACLE_LEARNED if wide else ORACLE_MAX
             for q, (inp, lo, mx, ci) in enumerate(gate.inds):
                 L = tuple(j for j in range(n) if F[j] & inp)
-                if L and math.prod(len(levers[j]) + 1 for j in L) <= ORACLE_MAX:
+                if L and math.prod(len(levers[j]) + 1 for j in L) <= smax:
                     sspecs.append((q, f"{gate.keys[q]}#lo", L,
                                    list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
         rspecs = []  # and its direct routes (a route met passes the tier without the score)
         if sspecs:
             for r, inp in enumerate(gate.route_inputs):
                 L = tuple(j for j in range(n) if F[j] & inp)
-                if L and math.prod(len(levers[j]) + 1 for j in L) <= ORACLE_MAX:
+                if L and math.prod(len(levers[j]) + 1 for j in L) <= smax:
                     rspecs.append((r, f"{gate.route_keys[r]}#ok", L,
                                    list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
         if not specs and not sspecs:
@@ -1091,33 +1123,39 @@ class Planner:
         return out
 
     def broken(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], batch: list,
-               extra: list, sample: int = 8) -> list:
+               extra: list, branch: int | None = None, sample: int = 8) -> list:
         """Top-level conditions not met by some of `sample` combinations of a failed batch (spread
         over it), that some lever touches and that have no oracle of their own yet: met on the
         baseline (no oracle), or failing with too many combinations for one (only oracles of its
-        years, see `oracles`): [(id, inputs)], for oracles of up to ORACLE_LEARNED combinations."""
-        failing, _, _ = self.analyse(tier, T, rowT, self.mode)
+        years, see `oracles`): [(output key of the entry, inputs)], for oracles of up to
+        ORACLE_LEARNED combinations. Under a branch, the alternative's conditions count too."""
+        failing, _, _ = self.analyse(tier, T, rowT, self.mode, branch)
         F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
         have = {x[0] for x in extra} | {
-            cid for cid, _, inputs, _ in failing
-            if math.prod(len(levers[j]) + 1 for j in range(len(levers)) if F[j] & inputs) <= ORACLE_MAX}
+            f[4] for f in failing
+            if math.prod(len(levers[j]) + 1 for j in range(len(levers)) if F[j] & f[2]) <= ORACLE_MAX}
         tch = touched(levers)
-        _, plan = self.scalar(rowT, (), T, tier, self.mode)
+        _, top = self.scalar(rowT, (), T, tier, self.mode)
+        plans = [top] if branch is None else [top, top.subs[branch]]
         step = max(1, len(batch) // sample)
         out: list = []
         for _, acts in batch[::step][:sample]:
             vals, _ = self.scalar(rowT, acts, T, tier, self.mode)
-            for e in plan.entries:
-                if not is_top_condition(e) or vals.get(f"{e.key}#ok") is True:
-                    continue
-                cid = e.key.split("/", 1)[1]
-                if cid in have:
-                    continue
-                inputs = entry_inputs(plan, e.key)
-                if inputs & tch:
-                    have.add(cid)
-                    out.append((cid, inputs))
+            for p in plans:
+                for e in p.entries:
+                    if not is_top_condition(e) or vals.get(f"{e.key}#ok") is True or e.key in have:
+                        continue
+                    inputs = entry_inputs(p, e.key)
+                    if inputs & tch:
+                        have.add(e.key)
+                        out.append((e.key, inputs))
         return out
+
+    def _holders(self, tier: str, T: dt.date, rowT: dict, branch: int | None) -> dict:
+        """{entry key: the TierPlan holding it} for the tier (and its alternative `branch`)."""
+        _, top = self.scalar(rowT, (), T, tier, self.mode)
+        plans = [top] if branch is None else [top, top.subs[branch]]
+        return {e.key: p for p in plans for e in p.entries}
 
     def check(self, tier: str, T: dt.date, rowT: dict, batch: list) -> list[bool]:
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
