@@ -8,8 +8,10 @@ per-plan figure is the median of the repeats; median / p95 / max are over the pl
 Pool: N synthetic firms (srdi.batch.synth, seed 1; generation not timed), as-of 2025-06-01, target
 srdi_sme, horizon 2, plan_pool with plan_limit None (every firm), time_budget POOL_SECONDS for the
 whole call (read, screen, R&D top-up bounds, exact plans) and WORKERS processes; the rows are
-counted by cost_kind. Then (not timed) TIGHT_SAMPLE firms priced by an R&D top-up bound, drawn at
-random, are planned exactly one by one and the bound compared with the proven optimum.
+counted by cost_kind. Then (not timed) TIGHT_SAMPLE firms priced by a column-wise upper bound (an R&D
+top-up, cost_kind topup, or a bundle plan, cost_kind bound without "(budget)"), drawn at random, are
+planned exactly one by one, and the pool's bound (`bound_*`) and the R&D top-up bound where the firm
+has one (`topup_*`) compared with the proven optimum (ratios over the firms where the bound is dearer).
 The load average is printed before and after: timings on a shared machine are noisy.
 The last line has a stable shape: `RESULT key=value ...`.
 """
@@ -27,7 +29,7 @@ from srdi.planner import make_plan
 from srdi.planner.pool import plan_pool
 from srdi.profile import validate_profile
 
-TIGHT_SAMPLE = 150  # firms priced by a top-up bound that are then planned exactly (not timed)
+TIGHT_SAMPLE = 150  # firms priced by a column-wise bound (topup or bundle) then planned exactly (not timed)
 CASES = Path(__file__).resolve().parents[2] / "shared" / "cases"
 
 
@@ -85,8 +87,10 @@ def main():
         res = plan_pool(str(src), "2025-06-01", "srdi_sme", plan_limit=None, horizon=2, time_budget=budget,
                         workers=workers)
         el = time.perf_counter() - t
-        # how tight the top-up bounds are (not timed): a random sample of the firms priced by a top-up
-        # bound, planned exactly one by one; the bound against the proven optimum
+        # how tight the column-wise upper bounds are (not timed): a random sample of the firms priced
+        # by one (an R&D top-up, cost_kind topup, or a bundle plan, cost_kind bound without
+        # "(budget)"), planned exactly one by one; the pool's bound, and the R&D top-up bound where
+        # the firm has one, against the proven optimum
         import random
 
         import polars as pl
@@ -94,42 +98,54 @@ def main():
         from srdi.engine.measures import path_kind
         from srdi.planner.costs import load_costs
         from srdi.planner.pool import _known, plan_firm, read_pool
+        from srdi.planner.topup import topup_bounds
 
-        F = read_pool(str(src), parse_date("2025-06-01"))
+        as_of = parse_date("2025-06-01")
+        F = read_pool(str(src), as_of)
         sub = F.select([c for c in F.columns if _known(c, path_kind)])
-        top = res.filter(pl.col("cost_kind") == "topup")
-        pick = random.Random(1).sample(range(top.height), min(TIGHT_SAMPLE, top.height))
-        same = dearer = cheaper = unproven = 0
-        ratios = []  # bound / optimum where the bound is dearer
-        for k in pick:
-            r = top.row(k, named=True)
+        col = res.filter((pl.col("cost_kind") == "topup")
+                         | (pl.col("cost_kind") == "bound") & pl.col("steps").str.ends_with("(budget)").not_())
+        pick = random.Random(1).sample(range(col.height), min(TIGHT_SAMPLE, col.height))
+        rows_ = [col.row(k, named=True) for k in pick]
+        tb = topup_bounds(F, as_of, "srdi_sme", "application", 2, load_costs(None), rows=[r["row"] - 1 for r in rows_])
+        top_of = {i + 1: c / 100 for i, c in zip(tb["i"].to_list(), tb["cost_fen"].to_list())}
+        tight = {"topup": [0, 0, 0, []], "bound": [0, 0, 0, []]}  # equal, dearer, cheaper (a bug), ratios
+        unproven = 0
+        for r in rows_:
             row = {c: v for c, v in sub.row(r["row"] - 1, named=True).items() if v is not None}
-            cost, _, _, kind = plan_firm(row, parse_date("2025-06-01"), "srdi_sme", "application", 2, load_costs(None),
-                                         row_budget=12_000)
+            cost, _, _, kind = plan_firm(row, as_of, "srdi_sme", "application", 2, load_costs(None), row_budget=12_000)
             if kind != "exact":
                 unproven += 1
-            elif round(cost * 100) == round(r["cost_yuan"] * 100):
-                same += 1
-            elif cost < r["cost_yuan"]:
-                dearer += 1
-                ratios.append(r["cost_yuan"] / cost if cost else float("inf"))
-            else:
-                cheaper += 1  # a bound below the optimum would be a bug
-
-        print(f"top-up bounds, {len(pick)} sampled firms planned exactly: bound = optimum {same}, bound dearer "
-              f"{dearer} (bound / optimum: median {statistics.median(ratios) if ratios else 0:.1f}, max "
-              f"{max(ratios, default=0):.1f}), search not finished {unproven}, bound cheaper (a bug) {cheaper}")
+                continue
+            for what, b_ in (("topup", top_of.get(r["row"])), ("bound", r["cost_yuan"])):
+                if b_ is None:
+                    continue
+                t = tight[what]
+                if round(cost * 100) == round(b_ * 100):
+                    t[0] += 1
+                elif cost < b_:
+                    t[1] += 1
+                    t[3].append(b_ / cost if cost else float("inf"))
+                else:
+                    t[2] += 1  # a bound below the optimum would be a bug
+        for what, (same, dearer, cheaper, ratios) in tight.items():
+            print(f"{what} bounds, {len(pick)} sampled firms, {len(pick) - unproven} planned exactly: bound = optimum "
+                  f"{same}, bound dearer {dearer} (bound / optimum: median "
+                  f"{statistics.median(ratios) if ratios else 0:.1f}, max {max(ratios, default=0):.1f}), "
+                  f"bound cheaper (a bug) {cheaper}")
     kinds = dict(zip(*[res["cost_kind"].value_counts().sort("cost_kind")[c].to_list() for c in ("cost_kind", "count")]))
     now = int(res["passes_now"].fill_null(False).sum())
     exact = kinds.get("exact", 0) + kinds.get("infeasible", 0)
     proven = res.filter((pl.col("cost_kind") == "infeasible") & pl.col("steps").is_not_null()).height
-    planned = sum(kinds.get(k, 0) for k in ("exact", "infeasible", "bound", "budget", "error")) - now
+    bundle = res.filter((pl.col("cost_kind") == "bound") & pl.col("steps").str.ends_with("(budget)").not_()).height
+    planned = sum(kinds.get(k, 0) for k in ("exact", "infeasible", "bound", "budget", "error")) - now - bundle
     print(f"pool of {n:,} firms, {workers} workers, time budget {budget:.0f} s: {el:.1f} s; "
           f"passing now {now:,}; exact {exact:,} (passing now {now:,} + planned exact {exact - now:,}, "
           f"of which infeasible {kinds.get('infeasible', 0):,}, {proven:,} of them proven column-wise); "
           f"searched {planned - proven:,} "
-          f"(bound {kinds.get('bound', 0):,}, budget {kinds.get('budget', 0):,}, error {kinds.get('error', 0):,}); "
-          f"R&D top-up bound {kinds.get('topup', 0):,}; estimate {kinds.get('estimate', 0):,}; none {kinds.get('none', 0):,}")
+          f"(bound {kinds.get('bound', 0) - bundle:,}, budget {kinds.get('budget', 0):,}, error {kinds.get('error', 0):,}); "
+          f"R&D top-up bound {kinds.get('topup', 0):,}; bundle bound {bundle:,}; estimate {kinds.get('estimate', 0):,}; "
+          f"none {kinds.get('none', 0):,}")
     print(f"end: {_load()}")
     m0, p0, x0 = summary[0]
     m3, p3, x3 = summary[3]
@@ -137,7 +153,11 @@ def main():
           f"plan3_median_ms={m3 * 1000:.0f} plan3_p95_ms={p3 * 1000:.0f} plan3_max_ms={x3 * 1000:.0f} "
           f"pool_n={n} pool_s={el:.1f} pool_exact={exact} pool_planned_exact={exact - now} "
           f"pool_infeasible_proven={proven} pool_topup={kinds.get('topup', 0)} pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)} "
-          f"topup_equal_exact={same}/{len(pick) - unproven} topup_cheaper_than_exact={cheaper}")
+          f"pool_bundle={bundle} "
+          + " ".join(f"kind_{k}={v}" for k, v in sorted(kinds.items())) + " "
+          + " ".join(f"{w}_equal_exact={t[0]}/{t[0] + t[1] + t[2]} {w}_ratio_median="
+                     f"{statistics.median(t[3]) if t[3] else 0:.1f} {w}_ratio_max={max(t[3], default=0):.1f} "
+                     f"{w}_cheaper_than_exact={t[2]}" for w, t in tight.items()))
 
 
 if __name__ == "__main__":

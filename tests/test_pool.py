@@ -35,10 +35,13 @@ def test_every_row_is_labelled(pool_res):
     assert now["cost_yuan"].to_list() == [0.0] * now.height
     # infeasible rows proven column-wise name their blocking conditions; the search's have no steps
     proven = (pl.col("cost_kind") == "infeasible") & pl.col("steps").is_not_null()
-    planned = res.filter(pl.col("cost_kind").is_in(["exact", "infeasible", "bound", "budget", "error"])
-                         & pl.col("passes_now").fill_null(False).not_() & proven.not_())
+    # (bound rows are the search's when their steps end in "(budget)", else bundle plans)
+    searched = pl.col("cost_kind").is_in(["exact", "infeasible", "budget", "error"]) \
+        | (pl.col("cost_kind") == "bound") & pl.col("steps").str.ends_with("(budget)")
+    planned = res.filter(searched & pl.col("passes_now").fill_null(False).not_() & proven.not_())
     assert planned.height == 6
     assert res.filter(proven).height >= 1
+    assert res.filter((pl.col("cost_kind") == "bound") & pl.col("steps").str.ends_with("(budget)").not_()).height >= 1
     est = res.filter(pl.col("cost_kind") == "estimate")
     assert est["estimate_n"].min() is None or est["estimate_n"].min() >= 1
     assert res.filter(pl.col("cost_kind") == "none")["cost_yuan"].null_count() == res.filter(pl.col("cost_kind") == "none").height

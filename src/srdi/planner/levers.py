@@ -333,7 +333,9 @@ def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -
                             k += 1
                         h.add(k)
         H[y] = sorted(k for k in h if 0 < k <= int(P["rd_hire"]["max_heads"]))
-        # R&D spend: one pass for per-year thresholds, in every context of growth/shed/hires
+        # R&D spend: one pass for per-year thresholds, from the baseline (a level in every context of
+        # growth/shed/hires multiplied the levels and cost the search its budget on most firms; see
+        # docs/planner.md, "exact over the levels")
         x: set[int] = set()
         if P["rd_spend"]["enabled"] and rd is not None:
             ors = [orb] if orb is not None else []

@@ -3,28 +3,35 @@
 Column-wise: the whole file is read with the batch readers (srdi.batch.io) into engine columns and
 screened with `evaluate_table` in one pass: the tier's outcome and every top-level condition on the
 as-of date. Then, column-wise for all failing firms at once: the firms that nothing can make pass
-within the horizon (blocked.py), and for the others the cheapest R&D top-up the engine verifies
-passes (topup.py; an upper bound). Firms are ranked by the number of failing
-conditions (one step away first); the exact
-planner (make_plan's search, per firm) then prices the nearest firms, up to `plan_limit` firms and
-within `time_budget` seconds for the whole call, optionally in `workers` processes. With no
-`plan_limit` (the whole population) the first SEED_PER_GROUP firms of every set of failing
-conditions go first, so that estimates exist for every set, then the firms without a top-up
-bound, then the others, nearest first.
+within the horizon (blocked.py); for the others the cheapest R&D top-up the engine verifies passes
+(topup.py), and then cheaper plans of a few discrete levers followed by the least R&D top-up
+(bundles.py: per firm, bundles of its most useful levels per yuan, verified by the engine; at most
+BUNDLE_SHARE of the time budget). Both are verified plans, upper bounds of the optimum. Firms are
+ranked by the number of failing conditions (one step away first); the exact planner (make_plan's
+search, per firm) then prices the nearest firms, up to `plan_limit` firms and within `time_budget`
+seconds for the whole call, optionally in `workers` processes. With no `plan_limit` (the whole
+population) the first SEED_PER_GROUP firms of every set of failing conditions go first, so that
+estimates exist for every set, then the firms without a verified plan (top-up or bundle), then the
+others, nearest first.
 
 Every row says what its cost is (`cost_kind`):
   exact        passes now (0), or the planner's search finished: the proven optimum
   infeasible   nothing passes within the horizon (exact; cost empty): the search finished, or,
                column-wise for all firms at once (blocked.py), on every candidate date a condition
                is not met that no lever can change (`steps` names them)
-  bound        the search hit its per-firm budget: the cheapest plan found, an upper bound
+  bound        a verified plan, an upper bound of the optimum: either the search hit its per-firm
+               budget (the cheapest plan found; steps end in "(budget)"), or, not planned by the
+               search (or its plan cost more), the cheapest bundle plan (bundles.py, column-wise:
+               a few discrete levers and the least R&D top-up, verified by the engine on
+               `passes_on`, cheaper than the firm's R&D top-up); steps name the levers, financial
+               ones with their fiscal year (`growth@2025, rd_spend@2025`)
   budget       the search hit its per-firm budget before finding any plan (cost empty)
-  topup        not planned by the search (or its plan cost more): the cheapest R&D top-up that
-               the engine verified passes (topup.py, column-wise for all firms at once), an upper
+  topup        not planned by the search (or its plan cost more), no cheaper bundle: the cheapest
+               R&D top-up that the engine verified passes (topup.py, column-wise), an upper
                bound; steps `rd_spend@YEAR`, or `-` when waiting until `passes_on` is enough
-  estimate     not planned: the median exact cost of the planned firms that fail the same
-               top-level conditions today (`estimate_n` of them); empty when there are none
-  none         not planned and no estimate
+  estimate     no verified plan: the median exact cost of the planned firms that fail the same
+               top-level conditions today (`estimate_n` of them); a statistic, not a plan
+  none         no verified plan and no estimate
   error        the firm's row could not be planned (steps holds the message)
 Output: CSV or XLSX (with a chart of firms by number of failing conditions).
 """
@@ -37,11 +44,13 @@ from typing import Any
 
 from .costs import load_costs
 from .blocked import infeasible_rows
+from .bundles import bundle_plans
 from .topup import topup_bounds
 
 
 POOL_PLAN_BUDGET = 3_000  # engine rows per firm plan in a pool (beyond: best found, cost_kind "bound")
 POOL_ENUM_BUDGET = 60_000  # A* nodes per date per firm in a pool (as one plan)
+BUNDLE_SHARE = 0.25  # at most this share of a pool's time budget goes to bundle plans (bundles.py)
 SEED_PER_GROUP = 3  # plan_limit None: firms of each failing-condition set planned first
 
 
@@ -158,8 +167,15 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     failing = [i for i, v in enumerate(ok_now.to_list()) if not v]
     blocked = infeasible_rows(F, as_of, target, mode, horizon, cm, rows=failing, lang=lang, deadline=deadline)
     stuck = set(blocked["i"].to_list())
-    tops_ = topup_bounds(F, as_of, target, mode, horizon, cm, rows=[i for i in failing if i not in stuck],
-                         deadline=deadline)
+    alive = [i for i in failing if i not in stuck]
+    tops_ = topup_bounds(F, as_of, target, mode, horizon, cm, rows=alive, deadline=deadline)
+    # then verified bundle plans (a few discrete levers + an R&D top-up), cheaper than the top-up,
+    # within a share of the time budget (the search gets the rest)
+    bdl = deadline
+    if time_budget is not None:
+        bdl = min(deadline, time.time() + BUNDLE_SHARE * float(time_budget))
+    bund = bundle_plans(F, as_of, target, mode, horizon, cm, rows=alive, best=tops_, deadline=bdl)
+    priced = set(tops_["i"].to_list()) | set(bund["i"].to_list())
     # then exact plans for the nearest firms, within the limits
     order = res.with_row_index("i").filter(pl.col("passes_now").fill_null(False).not_()
                                            & pl.col("i").is_in(list(stuck)).not_()) \
@@ -170,7 +186,7 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
         # every set gets estimates if the time budget ends early), then the firms without a top-up
         # bound (nothing else prices them), then the others, each nearest first
         order = order.with_columns(pl.int_range(pl.len()).over("failing").alias("_r"),
-                                   pl.col("i").is_in(tops_["i"].to_list()).alias("_t")) \
+                                   pl.col("i").is_in(list(priced)).alias("_t")) \
             .sort([pl.col("_r") >= SEED_PER_GROUP, "_t", "failing_conditions", "row"])
     order = order["i"].to_list()
     passes = ok_now.to_list()
@@ -230,6 +246,9 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     for i, c, w, s_, _ in tops_.iter_rows():
         if kind[i] in ("unplanned", "budget") or kind[i] == "bound" and c / 100 < cost[i]:
             cost[i], when[i], step[i], kind[i] = c / 100, w.isoformat(), s_, "topup"
+    for i, c, w, s_, _ in bund.iter_rows():  # each cheaper than the firm's top-up (bundle_plans)
+        if kind[i] in ("unplanned", "budget", "topup") or kind[i] == "bound" and c / 100 < cost[i]:
+            cost[i], when[i], step[i], kind[i] = c / 100, w.isoformat(), s_, "bound"
     res = res.with_columns(pl.Series("cost_yuan", cost, dtype=pl.Float64), pl.Series("passes_on", when, dtype=pl.String),
                            pl.Series("steps", step, dtype=pl.String), pl.Series("cost_kind", kind, dtype=pl.String))
     res = _estimate(res)

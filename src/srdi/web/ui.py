@@ -108,12 +108,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "batch.target": ("目标梯度（培育库）", "Target tier (pool)"),
     "batch.horizon": ("规划年限（培育库）", "Horizon in years (pool)"),
     "batch.pool_note": ("培育库：逐家给出距目标梯度的差距、达标成本（元）与可达标日期。cost_kind 说明成本的性质："
-                        "exact 为经证明的最优，infeasible 为期限内无法达标，topup 为经引擎验证的研发补足方案（上界），"
-                        "estimate 为同类企业的中位数估计。",
+                        "exact 为经证明的最优，infeasible 为期限内无法达标，bound 为经引擎验证的多项措施组合方案（上界），"
+                        "topup 为经引擎验证的研发补足方案（上界），estimate 为同类企业的中位数估计（并非方案）。",
                         "Cultivation pool: for each firm, what stands between it and the target tier, the cost to "
                         "qualify (yuan) and the date it would pass. cost_kind says what the cost is: exact = proven "
-                        "optimum, infeasible = cannot pass within the horizon, topup = an R&D top-up verified by the "
-                        "engine (an upper bound), estimate = the median of similar firms."),
+                        "optimum, infeasible = cannot pass within the horizon, bound = a plan of several changes "
+                        "verified by the engine (an upper bound), topup = an R&D top-up verified by the engine (an "
+                        "upper bound), estimate = the median of similar firms (not a plan)."),
     "batch.status.queued": ("排队中", "Queued"),
     "batch.status.running": ("评估中", "Running"),
     "batch.status.done": ("已完成", "Done"),
