@@ -5,6 +5,8 @@ Usage: .venv/bin/python bench/plan_bench.py [N=100000] [POOL_SECONDS=55] [WORKER
 One plan: every shared case x (srdi_sme, little_giant), with 0 and with 3 alternatives (make_plan's
 default); each plan is run once to warm the caches (compiled packs) and then REPEATS times; the
 per-plan figure is the median of the repeats; median / p95 / max are over the plans.
+Then one plan for each of REAL_SAMPLE synthetic firms failing srdi_sme and innovative_sme (warm, 0
+alternatives; `real_srdi_*`, `real_inno_*`): median / p90 / max and how many were proven optimal.
 Pool: N synthetic firms (srdi.batch.synth, seed 1; generation not timed), as-of 2025-06-01, target
 srdi_sme, horizon 2, plan_pool with plan_limit None (every firm), time_budget POOL_SECONDS for the
 whole call (read, screen, R&D top-up bounds, exact plans) and WORKERS processes; the rows are
@@ -59,6 +61,36 @@ def plans(alts: int, repeats: int):
     return rows
 
 
+REAL_SAMPLE = 60  # synthetic firms failing the target, planned one by one (srdi plan's path)
+
+
+def real_plans(target: str, n: int = REAL_SAMPLE, pop: int = 20_000, seed: int = 7) -> list:
+    """One plan (0 alternatives, warm) for each of `n` synthetic firms failing `target` on
+    2025-06-01, spread over a population of `pop` (realistic joint distributions, srdi synth):
+    [(seconds, feasible, optimal)]. The shared cases are few and small; these are the firms users
+    bring."""
+    from srdi.batch.profiles import row_to_profile
+    from srdi.batch.synth import write_population
+    from srdi.planner.pool import _screen, read_pool
+
+    as_of = parse_date("2025-06-01")
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "real.parquet"
+        write_population(pop, seed, src, headers="contract")
+        F = read_pool(str(src), as_of)
+    now, _ = _screen(F, as_of, target, "application")
+    fail = [i for i, v in enumerate(now[f"{target}#ok"].to_list()) if not v]
+    step = max(1, len(fail) // n)
+    profs = [row_to_profile(F.row(i, named=True)) for i in fail[::step][:n]]
+    make_plan(profs[0], as_of, target, alternatives=0)  # warm the compiled packs
+    out = []
+    for p in profs:
+        t = time.perf_counter()
+        pl_ = make_plan(p, as_of, target, alternatives=0)["plan"]
+        out.append((time.perf_counter() - t, pl_["feasible"], pl_.get("optimal", True)))
+    return out
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     budget = float(sys.argv[2]) if len(sys.argv) > 2 else 55.0
@@ -77,6 +109,14 @@ def main():
         print(f"  => median {statistics.median(ts) * 1000:.0f} ms, p95 {_pct(ts, 0.95) * 1000:.0f} ms, "
               f"max {worst[0] * 1000:.0f} ms ({worst[2]}:{worst[3]}) over {len(rows)} plans")
         summary[alts] = (statistics.median(ts), _pct(ts, 0.95), worst[0])
+    real = {}
+    for target in ("srdi_sme", "innovative_sme"):
+        rs = real_plans(target)
+        ts = sorted(r[0] for r in rs)
+        real[target] = (statistics.median(ts), _pct(ts, 0.9), ts[-1], sum(1 for r in rs if r[2]), len(rs))
+        print(f"one plan, {len(rs)} synthetic firms failing {target} (srdi synth, seed 7), 0 alternatives: median "
+              f"{real[target][0] * 1000:.0f} ms, p90 {real[target][1] * 1000:.0f} ms, max {real[target][2] * 1000:.0f} ms; "
+              f"proven optimal {real[target][3]}/{len(rs)}; {_load()}")
     from srdi.batch.synth import write_population
 
     with tempfile.TemporaryDirectory() as d:
@@ -151,6 +191,9 @@ def main():
     m3, p3, x3 = summary[3]
     print(f"RESULT plan_median_ms={m0 * 1000:.0f} plan_p95_ms={p0 * 1000:.0f} plan_max_ms={x0 * 1000:.0f} "
           f"plan3_median_ms={m3 * 1000:.0f} plan3_p95_ms={p3 * 1000:.0f} plan3_max_ms={x3 * 1000:.0f} "
+          + " ".join(f"real_{t[:4]}_median_ms={v[0] * 1000:.0f} real_{t[:4]}_p90_ms={v[1] * 1000:.0f} "
+                     f"real_{t[:4]}_max_ms={v[2] * 1000:.0f} real_{t[:4]}_optimal={v[3]}/{v[4]}" for t, v in real.items())
+          + " "
           f"pool_n={n} pool_s={el:.1f} pool_exact={exact} pool_planned_exact={exact - now} "
           f"pool_infeasible_proven={proven} pool_topup={kinds.get('topup', 0)} pool_estimate={kinds.get('estimate', 0)} pool_none={kinds.get('none', 0)} "
           f"pool_bundle={bundle} "
