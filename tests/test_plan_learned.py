@@ -332,3 +332,57 @@ def test_alternatives_searched_by_branch_equal_the_exhaustive_search(name, T, fe
             if not gate.allows(search.fields_of(acts)):
                 v = scalar_tier(apply_actions(rowT, acts, T, p), T, "application", tier)[0]
                 assert not (v[f"{sub.prefix}#ok"] is True and v[f"{tier}#ok"] is True), idx
+
+
+# --------------------------------------------------- the score oracle's cost bound (scored tiers)
+def _scored_instances():
+    import test_plan_bulk as tb
+
+    out = []
+    for case, target, T in tb.INSTANCES:
+        pl_, tier, rowT, levers = tb._setup(case, target, T)
+        out.append((pl_, tier, rowT, levers, T))
+    for name in ("side_effect_shed", "rd_each_year_big"):
+        row = profile_row(validate_profile(_profile(name)).to_contract_dict())
+        pl_ = Planner(row, AS_OF, "innovative_sme", "application", 3, load_costs())
+        T = dt.date(2026, 1, 1)
+        tier, rowT, levers = pl_.setup(T)
+        levers = pl_.useful(tier, T, rowT, levers)
+        small = []
+        for opts in levers:
+            opts = opts[:3]
+            if small and _prod(small) * (1 + len(opts)) > 3_000:
+                continue
+            small.append(opts)
+        out.append((pl_, tier, rowT, small, T))
+    return out
+
+
+def test_score_cost_bound_keeps_every_leaf_in_cost_order():
+    """With a scored tier's oracle, the A* bound also counts the least the unfixed levers must cost
+    for the score to reach the pass line (or for a direct route): the enumeration still yields
+    exactly the combinations the oracles accept, in non-decreasing cost, and a cutoff loses none
+    cheaper than it."""
+    from srdi.planner.search import enumerate_gated
+
+    n_scored = 0
+    for pl_, tier, rowT, levers, T in _scored_instances():
+        gate = pl_.analyse(tier, T, rowT, "application")[1]
+        orc = pl_.oracles(tier, T, rowT, levers)
+        if not any(L is None for L, _ in orc):
+            continue
+        n_scored += 1
+        got = list(enumerate_gated(levers, T, gate, [0], orc))
+        costs = [g for g, _, _ in got]
+        assert costs == sorted(costs)
+        ref = []
+        for g, idx, acts in enumerate_gated(levers, T, gate, [0]):
+            tch = search.fields_of([a for a in acts if a.eff is None or a.eff <= T])
+            if all(tab(idx, tch) if L is None else tab.get(tuple(idx[i] for i in L)) is True for L, tab in orc):
+                ref.append((g, idx))
+        assert sorted(idx for _, idx, _ in got) == sorted(idx for _, idx in ref)
+        if ref:
+            cut = sorted(g for g, _ in ref)[len(ref) // 2] + 1
+            assert sorted(idx for _, idx, _ in enumerate_gated(levers, T, gate, [0], orc, cut)) == \
+                sorted(idx for g, idx in ref if g < cut)
+    assert n_scored >= 3

@@ -11,6 +11,7 @@ alternatives."""
 from __future__ import annotations
 
 import datetime as dt
+import bisect
 import heapq
 import itertools
 import math
@@ -367,6 +368,9 @@ def enumerate_by_cost(levers: list[list[Action]]):
 INF = float("inf")
 
 
+_HULLS: dict = {}  # (id(table), level costs) -> (table, value at level 0, envelope): ScoreOracle.costs
+
+
 class ScoreOracle:
     """A scored tier passes by its score only if the sum of the indicators' lower points reaches
     the pass line and each category minimum (blocks.Compiler.tier: score_ok needs score_lo >= line).
@@ -393,7 +397,8 @@ class ScoreOracle:
             if t is not None:
                 get = operator.itemgetter(*[pos[j] for j in t[0]])
                 tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
-                self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), max(tab.values())))
+                self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), _prefix_best(t, pos, max),
+                                   tuple(pos[j] for j in t[0]), t[1]))
             elif not L:
                 self.const_tot += lo
                 if ci is not None:
@@ -408,25 +413,27 @@ class ScoreOracle:
             else:
                 get = operator.itemgetter(*[pos[j] for j in t[0]])
                 tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
-                self.route_tabs.append((get, tab, max(pos[j] for j in t[0]), any(tab.values())))
+                self.route_tabs.append((get, tab, max(pos[j] for j in t[0]), _prefix_best(t, pos, any),
+                                        tuple(pos[j] for j in t[0]), t[1]))
 
     def partial(self, idx: tuple, tch: frozenset) -> bool:
         """Whether some completion of a node (levels fixed at the first len(idx) positions; `tch`
         the fields touched by the fixed levels and every remaining lever) can pass: tables whose
-        levers are all fixed give their value, the others their best value."""
+        levers are all fixed give their value, the others their best value over the completions
+        of the levels fixed so far."""
         if self.gate.route_true:
             return True
         j = len(idx)
         for inp in self.route_fb:
             if inp & tch:
                 return True
-        for get, tab, last, anytrue in self.route_tabs:
-            if (tab[get(idx)] if last < j else anytrue):
+        for get, tab, last, pb, _, _ in self.route_tabs:
+            if (tab[get(idx)] if last < j else pb(idx, j)):
                 return True
         tot = self.const_tot
         per = list(self.const_per)
-        for get, tab, ci, last, best in self.exact:
-            v = tab[get(idx)] if last < j else best
+        for get, tab, ci, last, pb, _, _ in self.exact:
+            v = tab[get(idx)] if last < j else pb(idx, j)
             tot += v
             if ci is not None:
                 per[ci] += v
@@ -439,12 +446,149 @@ class ScoreOracle:
             return False
         return all(m is None or per[i] >= m for i, m in enumerate(self.cats))
 
+    def costs(self, levers: list[list[Action]], F: list) -> None:
+        """Prepare `cost_bound` for the levers in the enumeration order (F: the fields each
+        touches): per exact table, the upper concave envelope of (cost of its levels, points gained
+        over its levels at 0), and a family of tables on disjoint levers (largest possible gain
+        first); per direct route, the levers touching it."""
+        self._cheap = [min(a.cost for a in o) for o in levers]
+        self._route_pos = [tuple(p for p in range(len(levers)) if F[p] & inp) for inp in self.route_fb]
+        self._relevant = {p for ps in self._route_pos for p in ps} | {p for e in self.exact for p in e[5]} \
+            | {p for e in self.route_tabs for p in e[4]} \
+            | {p for p in range(len(levers)) for inp, *_ in self.fallback if F[p] & inp}
+        self._rel = sorted(self._relevant)
+        self._memo: dict = {}  # (j, levels of the relevant levers fixed) -> bound
+        self._segs = []
+        used: set = set()
+        order = sorted(range(len(self.exact)), key=lambda q: -max(self.exact[q][6].values()))
+        fam = set()
+        for q in order:
+            ps = self.exact[q][5]
+            if not used & set(ps):
+                used |= set(ps)
+                fam.add(q)
+        for q, (_, _, _, _, _, ps, raw) in enumerate(self.exact):
+            ck = (id(raw), tuple(tuple(a.cost for a in levers[p]) for p in ps))
+            hit = _HULLS.get(ck)
+            if hit is not None and hit[0] is raw:
+                self._segs.append((q in fam, hit[1], hit[2]))
+                continue
+            v0 = raw.get(tuple(0 for _ in ps), 0)
+            pts: dict = {}
+            for key, v in raw.items():
+                c = sum(levers[p][k - 1].cost for p, k in zip(ps, key) if k)
+                if v - v0 > pts.get(c, 0):
+                    pts[c] = v - v0
+            hull: list = []  # (cost, gain) from (0, 0), concave, increasing
+            for c, g in sorted(pts.items()):
+                if c == 0 or hull and g <= hull[-1][1]:
+                    continue
+                while hull:
+                    c1, g1 = hull[-1]
+                    c0, g0 = hull[-2] if len(hull) > 1 else (0, 0)
+                    if (g1 - g0) * (c - c0) <= (g - g0) * (c1 - c0):  # hull[-1] under the chord
+                        hull.pop()
+                    else:
+                        break
+                hull.append((c, g))
+            segs, c0, g0 = [], 0, 0
+            for c, g in hull:
+                segs.append(((g - g0) / (c - c0), g - g0, c - c0))
+                c0, g0 = c, g
+            if len(_HULLS) > 4096:
+                _HULLS.clear()
+            _HULLS[ck] = (raw, v0, segs)
+            self._segs.append((q in fam, v0, segs))
+
+    def cost_bound(self, idx: tuple, tch: frozenset) -> float:
+        """A lower bound of what the levers not yet fixed must cost for the score to reach the pass
+        line (INF: it cannot): the points missing with those levers at level 0, less what tables
+        outside the family (at their best given the fixed levels) and touched indicators without a
+        table (at their maximum) could add for free, must come from the family's tables, untouched
+        so far, whose gains cost at least their concave envelopes: the greedy over their segments
+        (a linear relaxation; tables on disjoint levers, so their costs add up). 0 when a direct
+        route can still be met without more cost, else at most the cheapest way to reach one: the
+        cheapest unfixed lever touching it. Category minimums are left out (a relaxation)."""
+        if self.gate.route_true:
+            return 0
+        j = len(idx)
+        # the bound reads only the levels of the relevant levers (and, for the indicators without
+        # a table, whether a lever fixed or to come touches them: the same)
+        rel = self._rel
+        key = (j, tuple(idx[p] for p in rel[:bisect.bisect_left(rel, j)]))
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = self._cost_bound(idx, tch, j)
+        return v
+
+    def _cost_bound(self, idx: tuple, tch: frozenset, j: int) -> float:
+        route = INF  # the least a completion meeting a direct route costs
+        for ps in self._route_pos:
+            if any(p < j and idx[p] for p in ps):
+                return 0  # a fixed lever touches it: it may be met already
+            route = min(route, min((self._cheap[p] for p in ps if p >= j), default=INF))
+        for get, tab, last, pb, ps, raw in self.route_tabs:
+            if last < j:
+                if tab[get(idx)]:
+                    return 0
+                continue
+            if not pb(idx, j):
+                continue
+            if raw[tuple(idx[p] if p < j else 0 for p in ps)]:
+                return 0
+            route = min(route, min(self._cheap[p] for p in ps if p >= j))
+        score = self._score_bound(idx, tch, j)
+        return min(score, route)
+
+    def _score_bound(self, idx: tuple, tch: frozenset, j: int) -> float:
+        tot = self.const_tot
+        free = 0
+        segs = []
+        for (get, tab, _, last, pb, ps, raw), (fam, v0, sg) in zip(self.exact, self._segs):
+            if last < j:
+                tot += tab[get(idx)]
+                continue
+            if any(p < j for p in ps):
+                v = raw[tuple(idx[p] if p < j else 0 for p in ps)]
+                tot += v
+                free += pb(idx, j) - v
+            elif fam:
+                tot += v0
+                segs.append(sg)
+            else:
+                tot += v0
+                free += pb(idx, j) - v0
+        for inp, lo, mx, _ in self.fallback:
+            tot += lo
+            if inp & tch:
+                free += mx - lo
+        need = self.gate.line - tot - free
+        if need <= 0:
+            return 0
+        cost = 0.0
+        for slope, dg, dc in sorted((x for sg in segs for x in sg), key=lambda x: -x[0]):
+            if dg >= need:
+                return cost + need / slope
+            cost += dc
+            need -= dg
+        return INF
+
     def remap(self, pos: dict) -> "ScoreOracle":
         return ScoreOracle(*self.args, pos=pos)
 
     def __call__(self, idx: tuple, tch: frozenset) -> bool:
         """Whether a complete combination can pass: `partial` with every lever fixed."""
         return self.partial(idx, tch)
+
+
+def _prefix_best(t: tuple, pos: dict, agg):
+    """For a table (lever indices, {levels: value}): a function of (level indices, j) giving an
+    upper bound of the values over the table's combinations that agree with the levels fixed so
+    far: agg (max, any) over the whole table. (The best over the combinations agreeing with the
+    fixed levels is tighter but cost more to build, per oracle and enumeration order, than it
+    pruned on the firms measured.)"""
+    best = agg(t[1].values())
+    return lambda idx, j: best
 
 
 def merge_oracles(oracles: list) -> list:
@@ -589,6 +733,9 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                     best[t][pre] = suf
             best[len(L)][key] = 0
         fam.append((best[0].get((), INF), L, best))
+    scored = [tab for L, tab in oracles if L is None]
+    for sc in scored:
+        sc.costs(levers, F)
     owner: list = [None] * n
     ho0 = 0
     for c0, L, best in sorted(fam, key=lambda x: -x[0]):
@@ -599,11 +746,15 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                 owner[i] = (L[:m], best[m], best[m + 1])
 
     heap = []
-    h0 = max(bound(0, frozenset()), ho0)
+    hs0 = max((sc.cost_bound((), suffix[0]) for sc in scored), default=0)
+    # the score bound changes only when the lever fixed is one it reads (a table's, a route's, or
+    # one touching an indicator without a table); else a child keeps its parent's
+    moves = [any(j in sc._relevant for sc in scored) for j in range(n)]
+    h0 = max(bound(0, frozenset()), ho0, hs0)
     if h0 < INF and allows(suffix[0]):
-        heap.append((h0, 0, (), frozenset(), ho0))
+        heap.append((h0, 0, (), frozenset(), ho0, hs0))
     while heap:
-        f, g, idx, tch, ho = heapq.heappop(heap)
+        f, g, idx, tch, ho, hs_ = heapq.heappop(heap)
         if cutoff is not None and f >= cutoff:
             return
         work[0] += 1
@@ -631,7 +782,9 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             ho2 = ho if own is None else ho_rest + nxt.get(pre + (0,), INF)
             if h < INF and ho2 < INF and all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing) \
                     and all(sc.partial(idx2, tch | rest) for sc in scores):
-                heapq.heappush(heap, (g + max(h, ho2), g, idx2, tch, ho2))
+                hs = max((sc.cost_bound(idx2, tch | rest) for sc in scores), default=0) if moves[j] else hs_
+                if hs < INF:
+                    heapq.heappush(heap, (g + max(h, ho2, hs), g, idx2, tch, ho2, hs))
         t2 = tch | F[j]
         if allows(t2 | rest):
             h = bound(j + 1, t2)
@@ -647,10 +800,16 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                     idx2 = idx + (k,)
                     if closing and not all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing):
                         continue
-                    if scores and not all(sc.partial(idx2, t2r) for sc in scores):
-                        continue
+                    hs = hs_
+                    if scores:
+                        if not all(sc.partial(idx2, t2r) for sc in scores):
+                            continue
+                        if moves[j]:
+                            hs = max(sc.cost_bound(idx2, t2r) for sc in scores)
+                            if hs == INF:
+                                continue
                     g2 = g + a.cost
-                    heapq.heappush(heap, (g2 + max(h, ho2), g2, idx2, t2, ho2))
+                    heapq.heappush(heap, (g2 + max(h, ho2, hs), g2, idx2, t2, ho2, hs))
 
 
 class Planner:
@@ -675,6 +834,7 @@ class Planner:
         self.gated = 0
         self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
         self._fixed: dict = {}  # (tier, date, row, levers) -> _step_fixed
+        self._akc: dict = {}  # (id(levers), date) -> (levers, action keys, actions): Planner.oracles
         self._wide: set = set()  # (tier, branch) whose score oracles have exact tables up to ORACLE_LEARNED
         self.row_budget = PLAN_BUDGET
         self.enum_budget = POP_BUDGET
@@ -1091,9 +1251,13 @@ class Planner:
                                    list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
         if not specs and not sspecs:
             return []
-        combos: dict = {}
+        # (levers, levels) -> action key, and action key -> actions: kept for the same lever lists
+        # and date (the restarts and alternatives of one search)
+        got_ = self._akc.get((id(levers), T))
+        if got_ is None or got_[0] is not levers:
+            got_ = self._akc[(id(levers), T)] = (levers, {}, {})
+        _, aks, combos = got_
         need: dict = {}  # output key -> the combinations it is needed for
-        aks: dict = {}  # (levers, levels) -> action key
         for o, L, keys in [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]:
             nd = need.setdefault(o, set())
             for key in keys:
