@@ -151,6 +151,18 @@ def _small(levers, best, keep, limit=6_000):
     return out
 
 
+def _first_levels(levers, limit: int) -> list:
+    """A small instance: the levers' three cheapest levels, levers kept while at most `limit`
+    combinations."""
+    out = []
+    for opts in levers:
+        opts = opts[:3]
+        if out and _prod(out) * (1 + len(opts)) > limit:
+            continue
+        out.append(opts)
+    return out
+
+
 def _prod(levers):
     n = 1
     for o in levers:
@@ -308,13 +320,7 @@ def test_alternatives_searched_by_branch_equal_the_exhaustive_search(name, T, fe
     assert tier == "tech_innovative_sme"
     _, top = pl_.scalar(rowT, (), T, tier, "application")
     assert top.pack.decision == "alternatives" and len(top.subs) == 2
-    levers = pl_.useful(tier, T, rowT, levers)
-    small = []
-    for opts in levers:
-        opts = opts[:3]
-        if small and _prod(small) * (1 + len(opts)) > 4_000:
-            continue
-        small.append(opts)
+    small = _first_levels(pl_.useful(tier, T, rowT, levers), 4_000)
     found = []
     dr = DateResult(T, tier)
     best = None
@@ -347,14 +353,7 @@ def _scored_instances():
         pl_ = Planner(row, AS_OF, "innovative_sme", "application", 3, load_costs())
         T = dt.date(2026, 1, 1)
         tier, rowT, levers = pl_.setup(T)
-        levers = pl_.useful(tier, T, rowT, levers)
-        small = []
-        for opts in levers:
-            opts = opts[:3]
-            if small and _prod(small) * (1 + len(opts)) > 3_000:
-                continue
-            small.append(opts)
-        out.append((pl_, tier, rowT, small, T))
+        out.append((pl_, tier, rowT, _first_levels(pl_.useful(tier, T, rowT, levers), 3_000), T))
     return out
 
 
