@@ -397,7 +397,7 @@ class ScoreOracle:
             if t is not None:
                 get = operator.itemgetter(*[pos[j] for j in t[0]])
                 tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
-                self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), _prefix_best(t, pos, max),
+                self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), max(t[1].values()),
                                    tuple(pos[j] for j in t[0]), t[1]))
             elif not L:
                 self.const_tot += lo
@@ -413,27 +413,26 @@ class ScoreOracle:
             else:
                 get = operator.itemgetter(*[pos[j] for j in t[0]])
                 tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
-                self.route_tabs.append((get, tab, max(pos[j] for j in t[0]), _prefix_best(t, pos, any),
+                self.route_tabs.append((get, tab, max(pos[j] for j in t[0]), any(t[1].values()),
                                         tuple(pos[j] for j in t[0]), t[1]))
 
     def partial(self, idx: tuple, tch: frozenset) -> bool:
         """Whether some completion of a node (levels fixed at the first len(idx) positions; `tch`
         the fields touched by the fixed levels and every remaining lever) can pass: tables whose
-        levers are all fixed give their value, the others their best value over the completions
-        of the levels fixed so far."""
+        levers are all fixed give their value, the others their best value."""
         if self.gate.route_true:
             return True
         j = len(idx)
         for inp in self.route_fb:
             if inp & tch:
                 return True
-        for get, tab, last, pb, _, _ in self.route_tabs:
-            if (tab[get(idx)] if last < j else pb(idx, j)):
+        for get, tab, last, anytrue, _, _ in self.route_tabs:
+            if (tab[get(idx)] if last < j else anytrue):
                 return True
         tot = self.const_tot
         per = list(self.const_per)
-        for get, tab, ci, last, pb, _, _ in self.exact:
-            v = tab[get(idx)] if last < j else pb(idx, j)
+        for get, tab, ci, last, best, _, _ in self.exact:
+            v = tab[get(idx)] if last < j else best
             tot += v
             if ci is not None:
                 per[ci] += v
@@ -503,7 +502,7 @@ class ScoreOracle:
     def cost_bound(self, idx: tuple, tch: frozenset) -> float:
         """A lower bound of what the levers not yet fixed must cost for the score to reach the pass
         line (INF: it cannot): the points missing with those levers at level 0, less what tables
-        outside the family (at their best given the fixed levels) and touched indicators without a
+        outside the family (at their best) and touched indicators without a
         table (at their maximum) could add for free, must come from the family's tables, untouched
         so far, whose gains cost at least their concave envelopes: the greedy over their segments
         (a linear relaxation; tables on disjoint levers, so their costs add up). 0 when a direct
@@ -527,12 +526,12 @@ class ScoreOracle:
             if any(p < j and idx[p] for p in ps):
                 return 0  # a fixed lever touches it: it may be met already
             route = min(route, min((self._cheap[p] for p in ps if p >= j), default=INF))
-        for get, tab, last, pb, ps, raw in self.route_tabs:
+        for get, tab, last, anytrue, ps, raw in self.route_tabs:
             if last < j:
                 if tab[get(idx)]:
                     return 0
                 continue
-            if not pb(idx, j):
+            if not anytrue:
                 continue
             if raw[tuple(idx[p] if p < j else 0 for p in ps)]:
                 return 0
@@ -544,20 +543,20 @@ class ScoreOracle:
         tot = self.const_tot
         free = 0
         segs = []
-        for (get, tab, _, last, pb, ps, raw), (fam, v0, sg) in zip(self.exact, self._segs):
+        for (get, tab, _, last, best, ps, raw), (fam, v0, sg) in zip(self.exact, self._segs):
             if last < j:
                 tot += tab[get(idx)]
                 continue
             if any(p < j for p in ps):
                 v = raw[tuple(idx[p] if p < j else 0 for p in ps)]
                 tot += v
-                free += pb(idx, j) - v
+                free += best - v
             elif fam:
                 tot += v0
                 segs.append(sg)
             else:
                 tot += v0
-                free += pb(idx, j) - v0
+                free += best - v0
         for inp, lo, mx, _ in self.fallback:
             tot += lo
             if inp & tch:
@@ -579,16 +578,6 @@ class ScoreOracle:
     def __call__(self, idx: tuple, tch: frozenset) -> bool:
         """Whether a complete combination can pass: `partial` with every lever fixed."""
         return self.partial(idx, tch)
-
-
-def _prefix_best(t: tuple, pos: dict, agg):
-    """For a table (lever indices, {levels: value}): a function of (level indices, j) giving an
-    upper bound of the values over the table's combinations that agree with the levels fixed so
-    far: agg (max, any) over the whole table. (The best over the combinations agreeing with the
-    fixed levels is tighter but cost more to build, per oracle and enumeration order, than it
-    pruned on the firms measured.)"""
-    best = agg(t[1].values())
-    return lambda idx, j: best
 
 
 def merge_oracles(oracles: list) -> list:
