@@ -368,9 +368,6 @@ def enumerate_by_cost(levers: list[list[Action]]):
 INF = float("inf")
 
 
-_HULLS: dict = {}  # (id(table), level costs) -> (table, value at level 0, envelope): ScoreOracle.costs
-
-
 class ScoreOracle:
     """A scored tier passes by its score only if the sum of the indicators' lower points reaches
     the pass line and each category minimum (blocks.Compiler.tier: score_ok needs score_lo >= line).
@@ -385,6 +382,7 @@ class ScoreOracle:
         import operator
 
         self.args = (gate, tabs, F, routes)
+        self._hulls: dict = {}  # (id(table), level costs) -> (value at level 0, envelope): costs()
         n = len(F)
         pos = pos or {j: j for j in range(n)}
         self.gate = gate
@@ -468,9 +466,9 @@ class ScoreOracle:
                 fam.add(q)
         for q, (_, _, _, _, _, ps, raw) in enumerate(self.exact):
             ck = (id(raw), tuple(tuple(a.cost for a in levers[p]) for p in ps))
-            hit = _HULLS.get(ck)
-            if hit is not None and hit[0] is raw:
-                self._segs.append((q in fam, hit[1], hit[2]))
+            hit = self._hulls.get(ck)
+            if hit is not None:
+                self._segs.append((q in fam, hit[0], hit[1]))
                 continue
             v0 = raw.get(tuple(0 for _ in ps), 0)
             pts: dict = {}
@@ -494,9 +492,7 @@ class ScoreOracle:
             for c, g in hull:
                 segs.append(((g - g0) / (c - c0), g - g0, c - c0))
                 c0, g0 = c, g
-            if len(_HULLS) > 4096:
-                _HULLS.clear()
-            _HULLS[ck] = (raw, v0, segs)
+            self._hulls[ck] = (v0, segs)
             self._segs.append((q in fam, v0, segs))
 
     def cost_bound(self, idx: tuple, tch: frozenset) -> float:
@@ -573,7 +569,9 @@ class ScoreOracle:
         return INF
 
     def remap(self, pos: dict) -> "ScoreOracle":
-        return ScoreOracle(*self.args, pos=pos)
+        o = ScoreOracle(*self.args, pos=pos)
+        o._hulls = self._hulls  # the same tables (in self.args, alive as long as both)
+        return o
 
     def __call__(self, idx: tuple, tch: frozenset) -> bool:
         """Whether a complete combination can pass: `partial` with every lever fixed."""
