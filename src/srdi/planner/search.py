@@ -820,7 +820,7 @@ class Planner:
         self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
         self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
-        self._fixed: dict = {}  # (tier, date, row, levers) -> _step_fixed
+        self._fixed: dict = {}  # (tier, date, row year) -> the tier's inputs then (_step_fixed)
         self._akc: dict = {}  # (id(levers), date) -> (levers, action keys, actions): Planner.oracles
         self._wide: set = set()  # (tier, branch) whose score oracles have exact tables up to ORACLE_LEARNED
         self.row_budget = PLAN_BUDGET
@@ -888,7 +888,7 @@ class Planner:
             self._base_fast[fast] = self._base[key]
             return self._base[key]
         vals, top = self.scalar(rowT, (), d, tier, mode)
-        plans = [top] if branch is None else [top, top.subs[branch]]
+        plans = branch_plans(top, branch)
         plan = plans[-1]  # the plan whose decision gates (the alternative's under a branch)
 
         failing = []
@@ -960,10 +960,10 @@ class Planner:
         # over each of several years) which no lever touches and which does not hold (a past year)
         if failing:
             vals0, plan = self.scalar(rowT, (), T, tier, self.mode)
-            for i, t, inputs, v, _ in failing:
+            for i, t, inputs, v, key in failing:
                 if not inputs & tch:
                     continue
-                for _, okey, pin in necessary_parts(plan, f"{tier}/{i}"):
+                for _, okey, pin in necessary_parts(plan, key):
                     if not set(pin) & tch and okey in vals0 and vals0[okey] is not True:
                         out.append((i, t if vals0[okey] is False else {k: x + miss.get(k, "") for k, x in t.items()}))
                         break
@@ -1030,14 +1030,14 @@ class Planner:
 
     def _step_fixed(self, t0: str, T0: dt.date, rowT: dict, levers: list[list[Action]]) -> bool:
         """Whether no lever in effect by T0 touches an input of tier t0 on T0 (title levers aside)."""
-        key = (t0, T0, id(rowT), tuple(id(o) for o in levers))
-        v = self._fixed.get(key)
-        if v is None:
+        touched_by_T0 = frozenset(fields_of([a for o in levers for a in o
+                                             if not a.checks and (a.eff is None or a.eff <= T0)]))
+        key = (t0, T0, self._row_year[id(rowT)])  # the tier's inputs on T0 (rows by projection year)
+        inputs0 = self._fixed.get(key)
+        if inputs0 is None:
             _, plan0 = self.scalar(rowT, (), T0, t0, "application")
-            inputs0 = tier_inputs(plan0)
-            v = self._fixed[key] = not any(
-                fields_of([a for a in o if not a.checks and (a.eff is None or a.eff <= T0)]) & inputs0 for o in levers)
-        return v
+            inputs0 = self._fixed[key] = frozenset(tier_inputs(plan0))
+        return not touched_by_T0 & inputs0
 
     def run(self):
         found: list[Found] = []
@@ -1158,16 +1158,16 @@ class Planner:
                 # broken by the combinations (a side effect). Learn which from a few of them, add
                 # oracles for those conditions and restart (combinations evaluated are skipped).
                 new = self.broken(tier, T, rowT, levers, batch, extra, branch)
-                if not new and gate.scored and not gate.route_true and not wide:
+                widen = not new and gate.scored and not gate.route_true and not wide
+                if new:
+                    extra += new
+                    learned.extend(k for k, _ in new if k not in learned)
+                elif widen:
                     # no condition broken: the score falls short. Exact tables for the indicators
                     # that had only their maximum (up to ORACLE_LEARNED combinations each)
                     wide = True
                     self._wide.add((tier, branch))
-                    new = True
-                if new:
-                    if new is not True:
-                        extra += new
-                        learned.extend(k for k, _ in new if k not in learned)
+                if new or widen:
                     orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
                     if orc:
                         gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
@@ -1287,7 +1287,7 @@ class Planner:
             if math.prod(len(levers[j]) + 1 for j in range(len(levers)) if F[j] & f[2]) <= ORACLE_MAX}
         tch = touched(levers)
         _, top = self.scalar(rowT, (), T, tier, self.mode)
-        plans = [top] if branch is None else [top, top.subs[branch]]
+        plans = branch_plans(top, branch)
         step = max(1, len(batch) // sample)
         out: list = []
         for _, acts in batch[::step][:sample]:
@@ -1305,7 +1305,7 @@ class Planner:
     def _holders(self, tier: str, T: dt.date, rowT: dict, branch: int | None) -> dict:
         """{entry key: the TierPlan holding it} for the tier (and its alternative `branch`)."""
         _, top = self.scalar(rowT, (), T, tier, self.mode)
-        plans = [top] if branch is None else [top, top.subs[branch]]
+        plans = branch_plans(top, branch)
         return {e.key: p for p in plans for e in p.entries}
 
     def check(self, tier: str, T: dt.date, rowT: dict, batch: list) -> list[bool]:
@@ -1383,6 +1383,12 @@ def _entry_index(plan) -> dict:
     if idx is None:
         idx = plan.__dict__["_entry_index"] = {e.key: e for e in plan.entries}
     return idx
+
+
+def branch_plans(top, branch: int | None) -> list:
+    """The compiled plans whose conditions must hold: the tier's, and under a branch the
+    alternative's too (Planner.analyse)."""
+    return [top] if branch is None else [top, top.subs[branch]]
 
 
 def tier_inputs(plan) -> set:
