@@ -5,6 +5,7 @@ only drop combinations the engine rejects: the search still equals the exhaustiv
 
 The two firms in tests/data/plan are synthetic (srdi synth) firms on which the search used to run
 out of budget: 9 s and 2 s, and a plan three times the optimum."""
+import dataclasses
 import datetime as dt
 import itertools
 from pathlib import Path
@@ -308,7 +309,8 @@ def test_title_levels_with_a_hopeless_past_step_are_dropped():
 
 # ------------------------------------------------------- a tier passed by one of alternatives
 @pytest.mark.parametrize("name,T,feasible", [("side_effect_shed", dt.date(2026, 12, 1), True),
-                                             ("rd_each_year_big", dt.date(2027, 1, 1), False)])
+                                             ("rd_each_year_big", dt.date(2027, 1, 1), False),
+                                             ("tech_staff_minimum", dt.date(2026, 4, 1), True)])
 def test_alternatives_searched_by_branch_equal_the_exhaustive_search(name, T, feasible):
     """R2026 科技和创新型: the tier passes when the R2022 innovative evaluation or the 科技型
     evaluation passes. Each alternative is searched with its own gate and oracles; the cheapest
@@ -354,7 +356,70 @@ def _scored_instances():
         T = dt.date(2026, 1, 1)
         tier, rowT, levers = pl_.setup(T)
         out.append((pl_, tier, rowT, _first_levels(pl_.useful(tier, T, rowT, levers), 3_000), T))
+    pl_, tier, rowT, levers, T, b, _ = _tech_sme_branch(dt.date(2026, 4, 1))
+    out.append((pl_, tier, rowT, _first_levels(levers, 3_000), T, b))  # an indicator minimum
     return out
+
+
+def _tech_sme_branch(T: dt.date = dt.date(2027, 1, 1)):
+    """The firm of tech_staff_minimum.yaml (3 staff, none in S&T) on the 科技型 alternative of
+    R2026 科技和创新型: its S&T staff indicator scores 0 and must not (得分不得为0分)."""
+    row = profile_row(validate_profile(_profile("tech_staff_minimum")).to_contract_dict())
+    pl_ = Planner(row, AS_OF, "innovative_sme", "application", 3, load_costs())
+    tier, rowT, levers = pl_.setup(T)
+    _, top = pl_.scalar(rowT, (), T, tier, "application")
+    b = next(i for i, sub in enumerate(top.subs) if sub.pack.tier == "tech_sme")
+    return pl_, tier, rowT, pl_.useful(tier, T, rowT, levers), T, b, top.subs[b]
+
+
+def test_an_indicator_minimum_gates_the_score():
+    """An indicator with its own minimum (科技人员指标得分不得为0分) must reach it for the score
+    to pass: the Gate and the score oracle drop what leaves it short (they let through only what
+    a direct route could pass), so the branch no longer evaluates combinations that reach 60
+    points without S&T staff (181 of them at this date before)."""
+    pl_, tier, rowT, levers, T, b, sub = _tech_sme_branch()
+    gate = pl_.analyse(tier, T, rowT, "application", b)[1]
+    q = next(i for i, k in enumerate(gate.keys) if k.endswith(".tech_staff"))
+    assert gate.mins[q] == 10_000 and gate.inds[q][1] < gate.mins[q]
+    inp = gate.inds[q][0]
+    routes = set().union(*gate.route_inputs)
+    # every field but the S&T staff indicator's and the routes' touched: the score could reach
+    # its line, the minimum cannot
+    others = set().union(*[i for i, *_ in gate.inds]) - inp - routes
+    assert not gate.allows(others | set().union(*gate.conds))
+    small = _first_levels(levers, 3_000)
+    orc = [o for L, o in pl_.oracles(tier, T, rowT, small, branch=b) if L is None]
+    assert len(orc) == 1
+    idxs = list(itertools.product(*[range(len(o) + 1) for o in small]))
+    combos = [tuple(o[k - 1] for o, k in zip(small, idx) if k) for idx in idxs]
+    staff, ok, sub_ok = f"{sub.prefix}/tech.tech_staff#lo", f"{tier}#ok", f"{sub.prefix}#ok"
+    got = pl_.ev.values(rowT, combos, T, tier, "application", [staff, ok, sub_ok], pl_.costs["levers"])
+    n = 0
+    for i, (idx, acts) in enumerate(zip(idxs, combos)):
+        tch = search.fields_of([a for a in acts if a.eff is None or a.eff <= T])
+        short = got[staff][i] < 10_000 and not any(tch & r for r in gate.route_inputs)
+        n += short
+        if orc[0](idx, tch):
+            assert not short, idx  # accepted: the minimum is met (or a route may pass)
+        else:
+            assert not (got[ok][i] is True and got[sub_ok][i] is True), idx  # dropped: it fails
+    assert n > 0
+    # on the whole date, the 200 cheapest leaves the score oracle lets through under a Gate blind
+    # to the minimum all meet it or touch a route (without the oracle's minimum, the cheapest
+    # ones reach 60 points with no S&T staff)
+    full = pl_.oracles(tier, T, rowT, levers, branch=b, wide=True)  # as after a short score
+    blind = dataclasses.replace(gate, mins=[None] * len(gate.mins))
+    leaves = list(itertools.islice(search.enumerate_gated(levers, T, blind, [0], full), 200))
+    assert len(leaves) == 200
+    got = pl_.ev.values(rowT, [acts for _, _, acts in leaves], T, tier, "application", [staff],
+                        pl_.costs["levers"])
+    for (_, idx, acts), v in zip(leaves, got[staff]):
+        tch = search.fields_of([a for a in acts if a.eff is None or a.eff <= T])
+        assert v >= 10_000 or any(tch & r for r in gate.route_inputs), idx
+    # below the optimum found earlier (180,461.88 yuan, at 2026-01-01): nothing to evaluate
+    found, dr = [], DateResult(T, tier)
+    pl_.search(tier, T, rowT, levers, dr, found, 18_046_188, branch=b)
+    assert dr.complete and dr.evaluated <= 16
 
 
 def test_score_cost_bound_keeps_every_leaf_in_cost_order():
@@ -365,9 +430,10 @@ def test_score_cost_bound_keeps_every_leaf_in_cost_order():
     from srdi.planner.search import enumerate_gated
 
     n_scored = 0
-    for pl_, tier, rowT, levers, T in _scored_instances():
-        gate = pl_.analyse(tier, T, rowT, "application")[1]
-        orc = pl_.oracles(tier, T, rowT, levers)
+    for pl_, tier, rowT, levers, T, *br in _scored_instances():
+        b = br[0] if br else None
+        gate = pl_.analyse(tier, T, rowT, "application", b)[1]
+        orc = pl_.oracles(tier, T, rowT, levers, branch=b)
         if not any(L is None for L, _ in orc):
             continue
         n_scored += 1
@@ -384,7 +450,7 @@ def test_score_cost_bound_keeps_every_leaf_in_cost_order():
             cut = sorted(g for g, _ in ref)[len(ref) // 2] + 1
             assert sorted(idx for _, idx, _ in enumerate_gated(levers, T, gate, [0], orc, cut)) == \
                 sorted(idx for g, idx in ref if g < cut)
-    assert n_scored >= 3
+    assert n_scored >= 4
 
 
 def test_plans_keep_no_memory():

@@ -68,14 +68,60 @@ class Effects:
         return m[1]
 
 
-def candidate_columns(eff: Effects, combos: list[tuple]) -> dict[str, list]:
-    """{column: [value per combo]} for the columns some combo changes (others: the base)."""
+def candidate_columns(eff: Effects, combos: list[tuple]) -> dict[str, Any]:
+    """{column: values per combo} for the columns some combo changes (others: the base).
+
+    A column of integers only added to (money in fen, head counts: exact and order-free) is one
+    NumPy array, built per action over the rows holding it; any other column (a missing base, a
+    value set, titles appended) is built row by row, applying each combo's actions in order."""
+    import numpy as np
+
     base = eff.base
-    cols: dict[str, list] = {}
     n = len(combos)
+    rows_of: dict[int, tuple[Action, list[int]]] = {}
     for i, acts in enumerate(combos):
         for a in acts:
-            for k, kind, v in eff.of(a):
+            r = rows_of.get(id(a))
+            if r is None:
+                rows_of[id(a)] = (a, [i])
+            else:
+                r[1].append(i)
+    effects: dict[str, list] = {}
+    for a, rows in rows_of.values():
+        es = eff.of(a)
+        if es:
+            ra = np.fromiter(rows, dtype=np.int64, count=len(rows))
+            once = len(ra) < 2 or bool((ra[1:] != ra[:-1]).all())  # rows ascend: a repeat is adjacent
+            for k, kind, v in es:
+                effects.setdefault(k, []).append((kind, v, ra, once))
+    cols: dict[str, Any] = {}
+    slow: set = set()
+    for k, es in effects.items():
+        b = base.get(k)
+        if type(b) is int and all(kind == _ADD and type(v) is int for kind, v, _, _ in es):
+            arr = np.full(n, b, dtype=np.int64)
+            for _, v, ra, once in es:
+                if once:
+                    arr[ra] += v
+                else:
+                    np.add.at(arr, ra, v)
+            cols[k] = arr
+        else:
+            slow.add(k)
+    if not slow:
+        return cols
+    # the other columns row by row, each combo's actions in order (a set after an add is not an add)
+    slow_of = {}
+    for key, (a, _) in rows_of.items():
+        se = [e for e in eff.of(a) if e[0] in slow]
+        if se:
+            slow_of[key] = se
+    for i, acts in enumerate(combos):
+        for a in acts:
+            se = slow_of.get(id(a))
+            if se is None:
+                continue
+            for k, kind, v in se:
                 col = cols.get(k)
                 if col is None:
                     b = base.get(k)

@@ -11,10 +11,10 @@ alternatives."""
 from __future__ import annotations
 
 import datetime as dt
-import bisect
 import heapq
 import itertools
 import math
+import operator
 from dataclasses import dataclass, field
 
 from srdi.engine.packs import choose_regime
@@ -159,6 +159,7 @@ class Evaluator:
         self.hits = 0
         self.cache: dict = {}
         self.vcache: dict = {}  # context -> output key -> {action key: value} (Planner.oracles)
+        self.hulls: dict = {}  # score tables' envelopes by content (ScoreOracle.costs)
         self.scalars: dict = {}
         self._schema: dict = {}
         self._effects: dict = {}
@@ -246,6 +247,7 @@ class Gate:
     scored: bool = False
     line: int = 0  # x 10^4
     inds: list = field(default_factory=list)  # (inputs, baseline lo, max, category index)
+    mins: list = field(default_factory=list)  # per indicator in `inds`: its minimum x 10^4 (or None)
     cats: list = field(default_factory=list)  # category minimums x 10^4 (or None)
     route_true: bool = False
     route_inputs: list = field(default_factory=list)
@@ -262,8 +264,10 @@ class Gate:
             return True
         tot = 0
         per = [0] * len(self.cats)
-        for inp, lo, mx, ci in self.inds:
+        for (inp, lo, mx, ci), m in zip(self.inds, self.mins):
             v = mx if inp & tch else lo
+            if m is not None and v < m:  # an indicator's own minimum (科技人员指标得分不得为0分)
+                return False
             tot += v
             if ci is not None:
                 per[ci] += v
@@ -378,31 +382,44 @@ class ScoreOracle:
     through. Called with (level indices, touched fields); `pos` maps lever index -> position in
     the index tuple (a reordered enumeration)."""
 
-    def __init__(self, gate: Gate, tabs: dict, F: list, routes: dict | None = None, pos: dict | None = None):
-        import operator
-
+    def __init__(self, gate: Gate, tabs: dict, F: list, routes: dict | None = None, pos: dict | None = None,
+                 tids: dict | None = None, hulls: dict | None = None):
         self.args = (gate, tabs, F, routes)
-        self._hulls: dict = {}  # (id(table), level costs) -> (value at level 0, envelope): costs()
+        # (what a table holds, level costs) -> (value at level 0, envelope): costs(). `tids` names
+        # each indicator's table by its content (Planner.oracles), so `hulls` may outlive this
+        # oracle (one plan); else tables are named by identity, in a cache of this oracle's own
+        self._tids = tids
+        self._hulls: dict = {} if hulls is None or tids is None else hulls
         n = len(F)
         pos = pos or {j: j for j in range(n)}
         self.gate = gate
         self.cats = gate.cats
         self.const_tot, self.const_per = 0, [0] * len(gate.cats)
         self.exact, self.fallback = [], []
+        self.sure_short = False  # an untouched indicator below its own minimum: nothing passes by score
+        self.exact_min: list = []  # per exact table: the indicator's minimum (or None)
+        self.fb_min: list = []  # the same per fallback indicator
+        self._exact_tid: list = []  # per exact table: its content name (or None)
         for q, (inp, lo, mx, ci) in enumerate(gate.inds):
             t = tabs.get(q)
+            m = gate.mins[q] if q < len(gate.mins) else None
             L = tuple(j for j in range(n) if F[j] & inp)
             if t is not None:
                 get = operator.itemgetter(*[pos[j] for j in t[0]])
                 tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
                 self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), max(t[1].values()),
                                    tuple(pos[j] for j in t[0]), t[1]))
+                self.exact_min.append(m)
+                self._exact_tid.append(tids[q] if tids is not None else None)
             elif not L:
                 self.const_tot += lo
                 if ci is not None:
                     self.const_per[ci] += lo
+                if m is not None and lo < m:
+                    self.sure_short = True
             else:
                 self.fallback.append((inp, lo, mx, ci))
+                self.fb_min.append(m)
         self.route_tabs, self.route_fb = [], []
         for r, inp in enumerate(gate.route_inputs):
             t = (routes or {}).get(r)
@@ -427,15 +444,21 @@ class ScoreOracle:
         for get, tab, last, anytrue, _, _ in self.route_tabs:
             if (tab[get(idx)] if last < j else anytrue):
                 return True
+        if self.sure_short:
+            return False
         tot = self.const_tot
         per = list(self.const_per)
-        for get, tab, ci, last, best, _, _ in self.exact:
+        for (get, tab, ci, last, best, _, _), m in zip(self.exact, self.exact_min):
             v = tab[get(idx)] if last < j else best
+            if m is not None and v < m:
+                return False
             tot += v
             if ci is not None:
                 per[ci] += v
-        for inp, lo, mx, ci in self.fallback:
+        for (inp, lo, mx, ci), m in zip(self.fallback, self.fb_min):
             v = mx if inp & tch else lo
+            if m is not None and v < m:
+                return False
             tot += v
             if ci is not None:
                 per[ci] += v
@@ -454,6 +477,21 @@ class ScoreOracle:
             | {p for e in self.route_tabs for p in e[4]} \
             | {p for p in range(len(levers)) for inp, *_ in self.fallback if F[p] & inp}
         self._rel = sorted(self._relevant)
+        # per node depth j: the levels of the relevant levers fixed so far (the memo key)
+        self._relget = []
+        for j in range(len(levers) + 1):
+            ps = [p for p in self._rel if p < j]
+            self._relget.append((lambda idx: ()) if not ps else
+                                (lambda idx, p=ps[0]: idx[p]) if len(ps) == 1 else operator.itemgetter(*ps))
+        # indicators with their own minimum: per exact table, the level combinations reaching it
+        # with their costs per position; per fallback indicator, the levers touching it
+        self._min_tabs = []
+        for (_, _, _, _, _, ps, raw), m in zip(self.exact, self.exact_min):
+            if m is not None:
+                self._min_tabs.append((ps, [(key, [levers[p][k - 1].cost if k else 0 for p, k in zip(ps, key)])
+                                            for key, v in raw.items() if v >= m]))
+        self._min_fb = [(tuple(p for p in range(len(levers)) if F[p] & inp), m)
+                        for (inp, lo, _, _), m in zip(self.fallback, self.fb_min) if m is not None and lo < m]
         self._memo: dict = {}  # (j, levels of the relevant levers fixed) -> bound
         self._segs = []
         used: set = set()
@@ -465,7 +503,8 @@ class ScoreOracle:
                 used |= set(ps)
                 fam.add(q)
         for q, (_, _, _, _, _, ps, raw) in enumerate(self.exact):
-            ck = (id(raw), tuple(tuple(a.cost for a in levers[p]) for p in ps))
+            tid = self._exact_tid[q]
+            ck = (id(raw) if tid is None else tid, tuple(tuple(a.cost for a in levers[p]) for p in ps))
             hit = self._hulls.get(ck)
             if hit is not None:
                 self._segs.append((q in fam, hit[0], hit[1]))
@@ -509,8 +548,7 @@ class ScoreOracle:
         j = len(idx)
         # the bound reads only the levels of the relevant levers (and, for the indicators without
         # a table, whether a lever fixed or to come touches them: the same)
-        rel = self._rel
-        key = (j, tuple(idx[p] for p in rel[:bisect.bisect_left(rel, j)]))
+        key = (j, self._relget[j](idx))
         v = self._memo.get(key)
         if v is None:
             v = self._memo[key] = self._cost_bound(idx, tch, j)
@@ -532,8 +570,37 @@ class ScoreOracle:
             if raw[tuple(idx[p] if p < j else 0 for p in ps)]:
                 return 0
             route = min(route, min(self._cheap[p] for p in ps if p >= j))
-        score = self._score_bound(idx, tch, j)
+        score = max(self._score_bound(idx, tch, j), self._min_bound(idx, j))
         return min(score, route)
+
+    def _min_bound(self, idx: tuple, j: int) -> float:
+        """The least the unfixed levers must cost for every indicator with a minimum to reach it:
+        the largest over those indicators (they may share levers) of the cheapest completion of
+        its table meeting it, or of the cheapest unfixed lever touching an indicator without a
+        table that no fixed lever touches and whose baseline is below its minimum."""
+        h = 0
+        for ps, rows in self._min_tabs:
+            best = INF
+            for key, cs in rows:
+                c = 0
+                for p, k, ck in zip(ps, key, cs):
+                    if p < j:
+                        if idx[p] != k:
+                            break
+                    else:
+                        c += ck
+                else:
+                    if c < best:
+                        best = c
+            if best > h:
+                h = best
+        for ps, m in self._min_fb:
+            if any(p < j and idx[p] for p in ps):
+                continue
+            c = min((self._cheap[p] for p in ps if p >= j), default=INF)
+            if c > h:
+                h = c
+        return h
 
     def _score_bound(self, idx: tuple, tch: frozenset, j: int) -> float:
         tot = self.const_tot
@@ -569,7 +636,7 @@ class ScoreOracle:
         return INF
 
     def remap(self, pos: dict) -> "ScoreOracle":
-        o = ScoreOracle(*self.args, pos=pos)
+        o = ScoreOracle(*self.args, pos=pos, tids=self._tids)
         o._hulls = self._hulls  # the same tables (in self.args, alive as long as both)
         return o
 
@@ -654,7 +721,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     conditions no fixed lever touches, of the cheapest level of a remaining lever touching it.
     work[0] counts the nodes expanded (the enumeration budget).
 
-    `oracles` (may be filled while enumerating): [(lever indices L, {levels of L: ok})], the exact
+    `oracles`: [(lever indices L, {levels of L: ok})], the exact
     outcome of one failing top-level condition for every combination of the levers touching its
     inputs (Planner.oracles). A tier passes only if each top-level condition is true, and a
     condition reads only its inputs, so a node whose levels of L make it not true is dropped
@@ -740,6 +807,14 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     h0 = max(bound(0, frozenset()), ho0, hs0)
     if h0 < INF and allows(suffix[0]):
         heap.append((h0, 0, (), frozenset(), ho0, hs0))
+    # the oracles are fixed for the call: the condition tables closing at each lever (with the
+    # getter of their levels), and the score oracle (at most one, see Planner.oracles)
+    closing_at: list = [[] for _ in range(n)]
+    for L, tab in oracles:
+        if L is not None:
+            closing_at[L[-1]].append((_key_getter(L), tab))
+    assert len(scored) <= 1
+    sc = scored[0] if scored else None
     while heap:
         f, g, idx, tch, ho, hs_ = heapq.heappop(heap)
         if cutoff is not None and f >= cutoff:
@@ -755,8 +830,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             yield g, idx, tuple(levers[i][k - 1] for i, k in enumerate(idx) if k)
             continue
         rest = suffix[j + 1]
-        closing = [(L, tab) for L, tab in oracles if L is not None and L[-1] == j]
-        scores = [tab for L, tab in oracles if L is None]
+        closing = closing_at[j]
         own = owner[j]
         if own is not None:
             Lm, here, nxt = own
@@ -767,9 +841,9 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             h = bound(j + 1, tch)
             idx2 = idx + (0,)
             ho2 = ho if own is None else ho_rest + nxt.get(pre + (0,), INF)
-            if h < INF and ho2 < INF and all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing) \
-                    and all(sc.partial(idx2, tch | rest) for sc in scores):
-                hs = max((sc.cost_bound(idx2, tch | rest) for sc in scores), default=0) if moves[j] else hs_
+            if h < INF and ho2 < INF and all(tab.get(get(idx2)) is True for get, tab in closing) \
+                    and (sc is None or sc.partial(idx2, tch | rest)):
+                hs = sc.cost_bound(idx2, tch | rest) if sc is not None and moves[j] else hs_
                 if hs < INF:
                     heapq.heappush(heap, (g + max(h, ho2, hs), g, idx2, tch, ho2, hs))
         t2 = tch | F[j]
@@ -777,6 +851,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             h = bound(j + 1, t2)
             if h < INF:
                 t2r = t2 | rest
+                mv = sc is not None and moves[j]
                 for k, a in enumerate(levers[j], 1):
                     if own is None:
                         ho2 = ho
@@ -785,18 +860,26 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                         if ho2 == INF:
                             continue
                     idx2 = idx + (k,)
-                    if closing and not all(tab.get(tuple(idx2[i] for i in L)) is True for L, tab in closing):
+                    if closing and not all(tab.get(get(idx2)) is True for get, tab in closing):
                         continue
                     hs = hs_
-                    if scores:
-                        if not all(sc.partial(idx2, t2r) for sc in scores):
+                    if sc is not None:
+                        if not sc.partial(idx2, t2r):
                             continue
-                        if moves[j]:
-                            hs = max(sc.cost_bound(idx2, t2r) for sc in scores)
+                        if mv:
+                            hs = sc.cost_bound(idx2, t2r)
                             if hs == INF:
                                 continue
                     g2 = g + a.cost
                     heapq.heappush(heap, (g2 + max(h, ho2, hs), g2, idx2, t2, ho2, hs))
+
+
+def _key_getter(L: tuple):
+    """idx -> the tuple of idx at the positions L (an oracle table's key)."""
+    if len(L) == 1:
+        p = L[0]
+        return lambda idx: (idx[p],)
+    return operator.itemgetter(*L)
 
 
 class Planner:
@@ -821,7 +904,8 @@ class Planner:
         self.gated = 0
         self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
         self._fixed: dict = {}  # (tier, date, row year) -> the tier's inputs then (_step_fixed)
-        self._akc: dict = {}  # (id(levers), date) -> (levers, action keys, actions): Planner.oracles
+        self._akc: dict = {}  # (id(levers), date) -> (levers, action keys by L, key elements): Planner.oracles
+        self._aksig: dict = {}  # the key elements of some levers -> action keys of their combinations
         self._wide: set = set()  # (tier, branch) whose score oracles have exact tables up to ORACLE_LEARNED
         self.row_budget = PLAN_BUDGET
         self.enum_budget = POP_BUDGET
@@ -918,6 +1002,7 @@ class Planner:
                     ci = next((i for i, k in enumerate(ckeys) if e.key.startswith(k + ".")), None)
                     inp = inputs(e.key)
                     gate.inds.append((inp, lo, mx, ci))
+                    gate.mins.append(None if e.node.minimum is None else int(e.node.minimum) * 10_000)
                     gate.keys.append(e.key)
                     if lo < mx:
                         need |= inp
@@ -1242,35 +1327,51 @@ class Planner:
         # and date (the restarts and alternatives of one search)
         got_ = self._akc.get((id(levers), T))
         if got_ is None or got_[0] is not levers:
-            got_ = self._akc[(id(levers), T)] = (levers, {}, {})
-        _, aks, combos = got_
+            # per lever and level, its element of an action key (None: level 0, or not in effect)
+            atoms = [[None] + [next(iter(action_key((a,), T)), None) for a in lev] for lev in levers]
+            got_ = self._akc[(id(levers), T)] = (levers, {}, atoms, {})
+        _, aks, atoms, sigs = got_
+        tables = [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]
         need: dict = {}  # output key -> the combinations it is needed for
-        for o, L, keys in [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]:
-            nd = need.setdefault(o, set())
-            for key in keys:
-                ak = aks.get((L, key))
-                if ak is None:
-                    acts = tuple(levers[j][k - 1] for j, k in zip(L, key) if k)
-                    ak = aks[(L, key)] = action_key(acts, T)
-                    combos.setdefault(ak, acts)
-                nd.add(ak)
+        for o, L, keys in tables:
+            akl = aks.get(L)
+            if akl is None:
+                # the action key of each level combination of L (keys: all of them, in product
+                # order); the same for every date and lever list with the same elements
+                sig = tuple(tuple(atoms[j]) for j in L)
+                akl = self._aksig.get(sig)
+                if akl is None:
+                    at = [atoms[j] for j in L]
+                    akl = self._aksig[sig] = [frozenset([x for x in map(list.__getitem__, at, key) if x is not None])
+                                              for key in keys]
+                aks[L] = akl
+                sigs[L] = sig
+            need.setdefault(o, set()).update(akl)
         # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
         ctx = self.context(rowT, T.year, T, tier, self.mode)
         vc = self.ev.vcache.setdefault(ctx, {})  # output key -> {action key: value}
         mk = [o for o in need if not need[o] <= vc.get(o, {}).keys()]
         if mk:
-            miss = list(set().union(*[need[o] - vc.get(o, {}).keys() for o in mk]))
-            got = self.ev.values(rowT, [combos[ak] for ak in miss], T, tier, self.mode, mk, self.costs["levers"])
+            missing = set().union(*[need[o] - vc.get(o, {}).keys() for o in mk])
+            combos: dict = {}  # missing action key -> actions giving it
+            for _, L, keys in tables:
+                for key, ak in zip(keys, aks[L]):
+                    if ak in missing and ak not in combos:
+                        combos[ak] = tuple(levers[j][k - 1] for j, k in zip(L, key) if k)
+            miss = list(combos)
+            got = self.ev.values(rowT, list(combos.values()), T, tier, self.mode, mk, self.costs["levers"])
             for o in mk:
                 vc.setdefault(o, {}).update(zip(miss, got[o]))
         out = []
         if sspecs:
-            tabs = {q: (L, {key: vc[o][aks[(L, key)]] or 0 for key in keys}) for q, o, L, keys in sspecs}
-            routes = {r: (L, {key: vc[o][aks[(L, key)]] is True for key in keys}) for r, o, L, keys in rspecs}
-            out.append((None, ScoreOracle(gate, tabs, F, routes)))
+            tabs = {q: (L, dict(zip(keys, [vc[o][ak] or 0 for ak in aks[L]]))) for q, o, L, keys in sspecs}
+            routes = {r: (L, dict(zip(keys, [vc[o][ak] is True for ak in aks[L]]))) for r, o, L, keys in rspecs}
+            # a table's content: the evaluation context, the output and its levers' key elements
+            tids = {q: (ctx, o, sigs[L]) for q, o, L, _ in sspecs}
+            out.append((None, ScoreOracle(gate, tabs, F, routes, tids=tids, hulls=self.ev.hulls)))
         for o, L, keys in specs:
             t = vc[o]
-            out.append((L, {key: t[aks[(L, key)]] is True for key in keys}))
+            out.append((L, dict(zip(keys, [t[ak] is True for ak in aks[L]]))))
         return out
 
     def broken(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], batch: list,
