@@ -160,6 +160,7 @@ class Evaluator:
         self.cache: dict = {}
         self.vcache: dict = {}  # context -> output key -> {action key: value} (Planner.oracles)
         self.hulls: dict = {}  # score tables' envelopes by content (ScoreOracle.costs)
+        self.tables: dict = {}  # oracle tables by content (Planner.oracles)
         self.scalars: dict = {}
         self._schema: dict = {}
         self._effects: dict = {}
@@ -1332,6 +1333,10 @@ class Planner:
             got_ = self._akc[(id(levers), T)] = (levers, {}, atoms, {})
         _, aks, atoms, sigs = got_
         tables = [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]
+        # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
+        ctx = self.context(rowT, T.year, T, tier, self.mode)
+        vc = self.ev.vcache.setdefault(ctx, {})  # output key -> {action key: value}
+        done = self.ev.tables  # (ctx, output, key elements of its levers, kind) -> table (all evaluated)
         need: dict = {}  # output key -> the combinations it is needed for
         for o, L, keys in tables:
             akl = aks.get(L)
@@ -1346,10 +1351,8 @@ class Planner:
                                               for key in keys]
                 aks[L] = akl
                 sigs[L] = sig
-            need.setdefault(o, set()).update(akl)
-        # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
-        ctx = self.context(rowT, T.year, T, tier, self.mode)
-        vc = self.ev.vcache.setdefault(ctx, {})  # output key -> {action key: value}
+            if (ctx, o, sigs[L], None) not in done:
+                need.setdefault(o, set()).update(akl)
         mk = [o for o in need if not need[o] <= vc.get(o, {}).keys()]
         if mk:
             missing = set().union(*[need[o] - vc.get(o, {}).keys() for o in mk])
@@ -1362,16 +1365,26 @@ class Planner:
             got = self.ev.values(rowT, list(combos.values()), T, tier, self.mode, mk, self.costs["levers"])
             for o in mk:
                 vc.setdefault(o, {}).update(zip(miss, got[o]))
+
+        def table(o: str, L: tuple, keys: list, points: bool) -> dict:
+            # {levels of L: points (or 0)} or {levels of L: condition ok}, built once per content
+            k = (ctx, o, sigs[L], points)
+            t = done.get(k)
+            if t is None:
+                v = vc[o]
+                t = done[k] = dict(zip(keys, [v[ak] or 0 for ak in aks[L]] if points else
+                                       [v[ak] is True for ak in aks[L]]))
+                done[(ctx, o, sigs[L], None)] = True
+            return t
         out = []
         if sspecs:
-            tabs = {q: (L, dict(zip(keys, [vc[o][ak] or 0 for ak in aks[L]]))) for q, o, L, keys in sspecs}
-            routes = {r: (L, dict(zip(keys, [vc[o][ak] is True for ak in aks[L]]))) for r, o, L, keys in rspecs}
+            tabs = {q: (L, table(o, L, keys, True)) for q, o, L, keys in sspecs}
+            routes = {r: (L, table(o, L, keys, False)) for r, o, L, keys in rspecs}
             # a table's content: the evaluation context, the output and its levers' key elements
             tids = {q: (ctx, o, sigs[L]) for q, o, L, _ in sspecs}
             out.append((None, ScoreOracle(gate, tabs, F, routes, tids=tids, hulls=self.ev.hulls)))
         for o, L, keys in specs:
-            t = vc[o]
-            out.append((L, dict(zip(keys, [t[ak] is True for ak in aks[L]]))))
+            out.append((L, table(o, L, keys, False)))
         return out
 
     def broken(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], batch: list,
