@@ -41,6 +41,7 @@ import datetime as dt
 import time
 from fractions import Fraction
 
+from . import amounts as am
 from .levers import BOOL_LEVERS, INST_ORDER, INST_RANK, Action, add_months, fin, pack_for
 from .search import enumerate_by_cost, pack_thresholds, tier_at
 from .topup import YEARS_BACK, _ceil_mul, _needs, projected
@@ -115,19 +116,14 @@ def financial_items(F, years: list[int], th, costs: dict) -> list[Item]:
             p, pp, o2 = v(y - 1, "main_business_revenue"), v(y - 2, "main_business_revenue"), v(y - 2, "operating_revenue")
             for op, e in th.get("main_growth"):
                 if op in (">=", ">") and p is not None:
-                    e = Fraction(e)
-                    amounts.append(_ceil_mul(p, 1 + e) + (op == ">") - mbr)
+                    amounts.append(am.growth_revenue(p, Fraction(e), op == ">") - mbr)
             for op, e in th.get("main_growth_avg_2y"):
                 if op in (">=", ">") and p is not None and pp is not None:
-                    e = Fraction(e)
-                    k = 2 + 2 * e  # ceil(p * (1 + 2e - p/pp + 1)) = ceil((p*pp*k - p^2) / pp)
-                    num = p * pp * k.numerator - p * p * k.denominator
-                    val = _ceil_div(num, pp * k.denominator)
-                    amounts.append(pl.when(pp > 0).then(val + (op == ">") - mbr))
+                    val = am.growth_avg_2y_revenue(p, pp, Fraction(e), op == ">")
+                    amounts.append(pl.when(pp > 0).then(val - mbr))
             for op, e in th.get("revenue_cagr_2y"):
                 if op in (">=", ">") and o2 is not None:
-                    g = (1 + Fraction(e)) ** 2
-                    amounts.append(_ceil_mul(o2, g) + (op == ">") - orb)
+                    amounts.append(am.cagr_2y_revenue(o2, Fraction(e), op == ">") - orb)
             for op, t in th.get("operating_revenue"):
                 if op in (">=", ">"):
                     from .levers import _money
@@ -145,11 +141,8 @@ def financial_items(F, years: list[int], th, costs: dict) -> list[Item]:
                 if part is None:
                     continue
                 for op, m in th.get(measure):
-                    m = Fraction(m)
                     if op in (">=", ">") and m > 0:
-                        q = part * m.denominator
-                        adj = ((q % m.numerator) == 0).cast(pl.Int128) if op == ">" else _lit(0)
-                        amounts.append(orb - (q.floordiv(m.numerator) - adj))
+                        amounts.append(orb - am.share_total_max(part, Fraction(m), op == ">"))
             for a in amounts:
                 a = pl.when((a > 0) & (a <= orb - mbr)).then(a)
                 out.append(Item("shed", y, a, (a * rate.numerator).floordiv(rate.denominator)))
@@ -163,10 +156,7 @@ def financial_items(F, years: list[int], th, costs: dict) -> list[Item]:
                 for op, sg in th.get(meas):
                     sg = Fraction(sg)
                     if op in (">=", ">") and sg < 1:
-                        a, b = sg.numerator, sg.denominator
-                        k = _ceil_div(emp * a - cur * b, _lit(b - a))
-                        if op == ">":
-                            k = k + ((cur + k) * b == (emp + k) * a).cast(pl.Int128)
+                        k = am.hires_for_share(emp, cur, sg, op == ">")
                         k = pl.when(cur.is_not_null() & (k > 0) & (k <= int(P["rd_hire"]["max_heads"]))).then(k)
                         out.append(Item("rd_hire", y, k, k * sal))
         tl, ta = v(y, "total_liabilities"), v(y, "total_assets")
@@ -175,9 +165,7 @@ def financial_items(F, years: list[int], th, costs: dict) -> list[Item]:
             for op, r in th.get("debt_ratio"):
                 r = Fraction(r)
                 if op in ("<=", "<"):
-                    q = ta * r.numerator
-                    adj = ((q % r.denominator) == 0).cast(pl.Int128) if op == "<" else _lit(0)
-                    d = tl - q.floordiv(r.denominator) + adj
+                    d = am.debt_cut_for_ratio(tl, ta, r, op == "<")
                     d = pl.when((ta != 0) & (d > 0) & (d <= tl)).then(d)
                     out.append(Item("debt", y, d, _ceil_mul(d, rate)))
         pq = P["quality_score"]

@@ -19,6 +19,8 @@ from srdi.engine.measures import FEN, SCALE4
 from srdi.engine.packs import Node, Pack, choose_regime, resolve_pack
 from srdi.engine.syntax import Test
 
+from . import amounts
+
 FIN = "financials.{y}.{f}"
 INST_RANK = {"none": 0, None: 0, "below_municipal": 1, "municipal": 2, "provincial": 3, "national": 4}
 INST_ORDER = ["below_municipal", "municipal", "provincial", "national"]
@@ -288,17 +290,17 @@ def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -
             for op, e in th.get("main_growth"):
                 if op in (">=", ">"):
                     for p in prev:
-                        g.add(ceil_frac(p * (1 + e)) + (op == ">") - mbr)
+                        g.add(amounts.growth_revenue(p, Fraction(e), op == ">") - mbr)
             for op, e in th.get("main_growth_avg_2y"):
                 if op in (">=", ">"):
                     for p in prev:
                         for pp in prev2:
                             if pp > 0:
-                                g.add(ceil_frac(p * (1 + 2 * e - Fraction(p, pp) + 1)) + (op == ">") - mbr)
+                                g.add(amounts.growth_avg_2y_revenue(p, pp, Fraction(e), op == ">") - mbr)
             for op, e in th.get("revenue_cagr_2y"):
                 if op in (">=", ">"):
                     for o2 in orp2:
-                        g.add(ceil_frac(o2 * (1 + e) ** 2) + (op == ">") - orb)
+                        g.add(amounts.cagr_2y_revenue(o2, Fraction(e), op == ">") - orb)
             for op, t in th.get("operating_revenue"):
                 if op in (">=", ">"):
                     g.add(_money(t) + (op == ">") - orb)
@@ -307,15 +309,12 @@ def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -
         s: set[int] = set()
         if P["shed"]["enabled"] and mbr is not None and orb is not None:
             mpr = v(y, "main_product_revenue")
-            for d in [0]:
-                for op, m in th.get("main_business_share"):
+            for measure, part in (("main_business_share", mbr), ("main_product_share", mpr)):
+                if part is None:
+                    continue
+                for op, m in th.get(measure):
                     if op in (">=", ">") and m > 0:
-                        s.add(orb + d - (floor_frac((mbr + d) / m) - (op == ">" and (mbr + d) % m == 0)))
-                if mpr is not None:
-                    for op, m in th.get("main_product_share"):
-                        if op in (">=", ">") and m > 0:
-                            lim = Fraction(mpr + d) / m
-                            s.add(orb + d - (floor_frac(lim) - (1 if op == ">" and lim.denominator == 1 else 0)))
+                        s.add(orb - amounts.share_total_max(part, Fraction(m), op == ">"))
             S[y] = sorted(x for x in s if 0 < x <= orb - mbr)
         else:
             S[y] = []
@@ -328,10 +327,7 @@ def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -
                     continue
                 for op, sg in th.get(meas):
                     if op in (">=", ">") and sg < 1:
-                        k = ceil_frac((sg * emp - cur) / (1 - sg))
-                        if op == ">" and Fraction(cur + k, emp + k) == sg:
-                            k += 1
-                        h.add(k)
+                        h.add(amounts.hires_for_share(emp, cur, Fraction(sg), op == ">"))
         H[y] = sorted(k for k in h if 0 < k <= int(P["rd_hire"]["max_heads"]))
         # R&D spend: one pass for per-year thresholds, from the baseline (a level in every context of
         # growth/shed/hires multiplied the levels and cost the search its budget on most firms; see
@@ -349,7 +345,7 @@ def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -
                 if op in (">=", ">"):
                     for o in ors:
                         for r0 in rds:
-                            x.add(ceil_frac(p * o) + (op == ">" and (p * o).denominator == 1) - r0)
+                            x.add(amounts.at_least_times(o, Fraction(p), op == ">") - r0)
             if tc is not None:
                 for op, p in th.get("rd_cost_share"):
                     if op in (">=", ">") and p < 1:
@@ -405,7 +401,7 @@ def D_by_year(row: dict, y: int, th: Thresholds, P: dict) -> list[int]:
     if P["debt"]["enabled"] and tl is not None and ta:
         for op, r in th.get("debt_ratio"):
             if op in ("<=", "<"):
-                dset.add(tl - floor_frac(r * ta) + (1 if op == "<" and (r * ta).denominator == 1 else 0))
+                dset.add(amounts.debt_cut_for_ratio(tl, ta, Fraction(r), op == "<"))
     return sorted(x for x in dset if 0 < x <= tl)
 
 

@@ -24,6 +24,7 @@ import datetime as dt
 import time
 from fractions import Fraction
 
+from . import amounts
 from .levers import FLOW, STOCK, fin
 from .search import candidate_dates, pack_thresholds, tier_at
 
@@ -94,12 +95,7 @@ def _needs(F, y: int, th) -> list:
     if rev is not None:
         for op, p in th.get("rd_intensity"):
             if op in (">=", ">"):
-                p = Fraction(p)
-                # ceil(p * rev), +1 for a strict test when p * rev is whole (levers.financial_levers)
-                need = _ceil_mul(rev, p)
-                if op == ">":
-                    need = need + ((rev * p.numerator) % p.denominator == 0).cast(pl.Int128)
-                out.append(need - rd)
+                out.append(amounts.at_least_times(rev, Fraction(p), op == ">") - rd)
     # two-year sums and averages (e.g. a direct route: R&D averaging >= 1000万 over two years), with
     # the year before as it is (levers.financial_levers, second pass)
     prev = fin(y - 1, "rd_expense")
