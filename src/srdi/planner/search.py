@@ -879,6 +879,16 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                     heapq.heappush(heap, (g2 + max(h, ho2, hs), g2, idx2, t2, ho2, hs))
 
 
+def _points_min(m) -> int | None:
+    """A minimum in points as the least lower points x 10^4 that meet it (blocks: lo >= m x 10^4)."""
+    if m is None:
+        return None
+    from fractions import Fraction
+
+    q = Fraction(str(m)) * 10_000
+    return -((-q.numerator) // q.denominator)
+
+
 def _key_getter(L: tuple):
     """idx -> the tuple of idx at the positions L (an oracle table's key)."""
     if len(L) == 1:
@@ -998,7 +1008,7 @@ class Planner:
             gate.scored = True
             gate.line = int(plan.pack.score["pass_line"]) * 10_000
             cats = [e for e in plan.entries if e.kind == "category"]
-            gate.cats = [None if e.node.minimum is None else int(e.node.minimum) * 10_000 for e in cats]
+            gate.cats = [_points_min(e.node.minimum) for e in cats]
             ckeys = [e.key for e in cats]
             for e in plan.entries:
                 if e.kind == "indicator" and e.scored and e.node.max is not None:
@@ -1007,7 +1017,7 @@ class Planner:
                     ci = next((i for i, k in enumerate(ckeys) if e.key.startswith(k + ".")), None)
                     inp = inputs(e.key)
                     gate.inds.append((inp, lo, mx, ci))
-                    gate.mins.append(None if e.node.minimum is None else int(e.node.minimum) * 10_000)
+                    gate.mins.append(_points_min(e.node.minimum))
                     gate.keys.append(e.key)
                     if lo < mx:
                         need |= inp
