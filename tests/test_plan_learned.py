@@ -453,6 +453,35 @@ def test_score_cost_bound_keeps_every_leaf_in_cost_order():
     assert n_scored >= 4
 
 
+def test_oracles_trimmed_at_a_cutoff_keep_every_leaf_below_it():
+    """With a cheaper plan known, the oracle tables leave unevaluated every level combination that
+    alone costs the cutoff or more (read as failing, or as 0 points): below the cutoff the
+    enumeration yields exactly the leaves the full tables accept, and the tables evaluate fewer
+    combinations."""
+    from srdi.planner.search import enumerate_gated
+
+    n_cut, fewer = 0, 0
+    for pl_, tier, rowT, levers, T, *br in _scored_instances():
+        b = br[0] if br else None
+        gate = pl_.analyse(tier, T, rowT, "application", b)[1]
+        pl_.ev = search.Evaluator("application")  # nothing cached: count the rows each evaluates
+        full = pl_.oracles(tier, T, rowT, levers, branch=b)
+        rows_full = pl_.ev.rows
+        leaves = sorted({g for g, _, _ in enumerate_gated(levers, T, gate, [0], full)})
+        if len(leaves) < 4:
+            continue
+        for cut in leaves[1:: max(1, len(leaves) // 3)]:
+            pl_.ev = search.Evaluator("application")
+            trimmed = pl_.oracles(tier, T, rowT, levers, branch=b, cutoff=cut)
+            assert pl_.ev.rows <= rows_full
+            fewer += pl_.ev.rows < rows_full
+            want = sorted(idx for g, idx, _ in enumerate_gated(levers, T, gate, [0], full, cut))
+            got = sorted(idx for g, idx, _ in enumerate_gated(levers, T, gate, [0], trimmed, cut))
+            assert got == want
+            n_cut += 1
+    assert n_cut >= 3 and fewer >= 1
+
+
 def test_plans_keep_no_memory():
     """Nothing a plan builds outlives it (the web server and pools plan in one process for long).
     A module-wide cache of the score envelopes once kept every oracle table alive: ~10 MB over

@@ -1204,7 +1204,7 @@ class Planner:
         oracled = False
         if self.use_oracles and gate.scored and not gate.route_true:
             # a scored tier: the score oracle prunes most combinations, use it from the start
-            orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
+            orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide, best)
             if orc:
                 gen = _with_oracles(levers, T, gate, work, orc, set(), 0, best)
                 oracled = True
@@ -1265,7 +1265,7 @@ class Planner:
                     wide = True
                     self._wide.add((tier, branch))
                 if new or widen:
-                    orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
+                    orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide, best)
                     if orc:
                         gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best)
                         pending = None
@@ -1277,7 +1277,7 @@ class Planner:
                 # oracles leave mostly passing combinations, so batches start small again: a large
                 # first batch would evaluate every remaining combination below its size.
                 oracled = True
-                orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide)
+                orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide, best)
                 gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best)
                 pending = None
                 bi = 0
@@ -1288,13 +1288,17 @@ class Planner:
         return best
 
     def oracles(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], extra: tuple = (),
-                branch: int | None = None, wide: bool = False) -> list:
+                branch: int | None = None, wide: bool = False, cutoff: int | None = None) -> list:
         """For each failing top-level condition whose touching levers have at most ORACLE_MAX
         level combinations: (lever indices, {levels: condition ok}) from one bulk evaluation.
         `wide`: exact score tables up to ORACLE_LEARNED combinations (a score found short).
         `extra`: more top-level conditions [(key, inputs)], met on the baseline but broken by some
         combinations (a side effect: shedding revenue to raise the main-business share can sink
-        revenue below its threshold); see `search`."""
+        revenue below its threshold); see `search`.
+        `cutoff`: only combinations cheaper than it are wanted (a plan that cheap is known), and a
+        combination holding a table's levels costs at least what those levels cost: a table's
+        levels costing `cutoff` or more are not evaluated but read as failing (a condition) or
+        as 0 points (an indicator), which keeps every oracle and bound exact below the cutoff."""
         failing, _, _ = self.analyse(tier, T, rowT, self.mode, branch)
         n = len(levers)
         F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
@@ -1341,13 +1345,13 @@ class Planner:
         if got_ is None or got_[0] is not levers:
             # per lever and level, its element of an action key (None: level 0, or not in effect)
             atoms = [[None] + [next(iter(action_key((a,), T)), None) for a in lev] for lev in levers]
-            got_ = self._akc[(id(levers), T)] = (levers, {}, atoms, {})
-        _, aks, atoms, sigs = got_
+            got_ = self._akc[(id(levers), T)] = (levers, {}, atoms, {}, {})
+        _, aks, atoms, sigs, costs_ = got_
         tables = [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]
         # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
         ctx = self.context(rowT, T.year, T, tier, self.mode)
         vc = self.ev.vcache.setdefault(ctx, {})  # output key -> {action key: value}
-        done = self.ev.tables  # (ctx, output, key elements of its levers, kind) -> table (all evaluated)
+        done = self.ev.tables  # (ctx, output, key elements of its levers, kind, cutoff) -> table
         need: dict = {}  # output key -> the combinations it is needed for
         for o, L, keys in tables:
             akl = aks.get(L)
@@ -1362,8 +1366,13 @@ class Planner:
                                               for key in keys]
                 aks[L] = akl
                 sigs[L] = sig
-            if (ctx, o, sigs[L], None) not in done:
-                need.setdefault(o, set()).update(akl)
+                # the cost of each level combination (product order, as keys)
+                costs_[L] = list(map(sum, itertools.product(*[[0] + [a.cost for a in levers[j]] for j in L])))
+            if (ctx, o, sigs[L], None, None) not in done:
+                if cutoff is None:
+                    need.setdefault(o, set()).update(akl)
+                else:
+                    need.setdefault(o, set()).update(ak for ak, c in zip(akl, costs_[L]) if c < cutoff)
         mk = [o for o in need if not need[o] <= vc.get(o, {}).keys()]
         if mk:
             missing = set().union(*[need[o] - vc.get(o, {}).keys() for o in mk])
@@ -1379,20 +1388,27 @@ class Planner:
 
         def table(o: str, L: tuple, keys: list, points: bool) -> dict:
             # {levels of L: points (or 0)} or {levels of L: condition ok}, built once per content
-            k = (ctx, o, sigs[L], points)
+            # (and cutoff: levels costing it or more read 0 points / failing, not evaluated)
+            k = (ctx, o, sigs[L], points, cutoff)
             t = done.get(k)
             if t is None:
                 v = vc[o]
-                t = done[k] = dict(zip(keys, [v[ak] or 0 for ak in aks[L]] if points else
-                                       [v[ak] is True for ak in aks[L]]))
-                done[(ctx, o, sigs[L], None)] = True
+                if cutoff is None:
+                    vals = [v[ak] or 0 for ak in aks[L]] if points else [v[ak] is True for ak in aks[L]]
+                    done[(ctx, o, sigs[L], None, None)] = True  # every level evaluated
+                elif points:
+                    vals = [(v[ak] or 0) if c < cutoff else 0 for ak, c in zip(aks[L], costs_[L])]
+                else:
+                    vals = [c < cutoff and v[ak] is True for ak, c in zip(aks[L], costs_[L])]
+                t = done[k] = dict(zip(keys, vals))
             return t
         out = []
         if sspecs:
             tabs = {q: (L, table(o, L, keys, True)) for q, o, L, keys in sspecs}
             routes = {r: (L, table(o, L, keys, False)) for r, o, L, keys in rspecs}
-            # a table's content: the evaluation context, the output and its levers' key elements
-            tids = {q: (ctx, o, sigs[L]) for q, o, L, _ in sspecs}
+            # a table's content: the evaluation context, the output, its levers' key elements and
+            # the cutoff
+            tids = {q: (ctx, o, sigs[L], cutoff) for q, o, L, _ in sspecs}
             out.append((None, ScoreOracle(gate, tabs, F, routes, tids=tids, hulls=self.ev.hulls)))
         for o, L, keys in specs:
             out.append((L, table(o, L, keys, False)))
