@@ -482,6 +482,30 @@ def test_oracles_trimmed_at_a_cutoff_keep_every_leaf_below_it():
     assert n_cut >= 3 and fewer >= 1
 
 
+@pytest.mark.parametrize("name", ["side_effect_shed", "rd_each_year_big"])
+def test_step_outcomes_are_keyed_by_the_actions_the_step_reads(name):
+    """A title-chain step (a lower tier judged on an earlier date) is cached by the actions that
+    change one of that tier's inputs then: combinations differing only in later years' levers
+    share one evaluation, and every cached outcome equals the one-firm engine's."""
+    pl_ = _planner(name)
+    T = dt.date(2028, 1, 1)
+    tier, rowT, levers = pl_.setup(T)
+    titles = next(o for o in levers if o[0].lever == "title")
+    title = max(titles, key=lambda a: a.checks[-1][1])  # the step on the latest date
+    t0, T0 = title.checks[-1]
+    fin = [o for o in levers if o[0].year == T0.year - 1][:3] + [o for o in levers if o[0].year == T0.year][:3]
+    assert {o[0].year for o in fin} == {T0.year - 1, T0.year}  # levers the step reads, and later ones
+    small = [o[:2] for o in fin] + [[title]]
+    combos = [tuple(o[k - 1] for o, k in zip(small, idx) if k)
+              for idx in itertools.product(*[range(len(o) + 1) for o in small])]
+    r0 = pl_.ev.rows
+    got = pl_.outcomes(rowT, T.year, combos, T0, t0, "application")
+    assert pl_.ev.rows - r0 < len(combos) // 2  # the later years' levels add no evaluation
+    p = pl_.costs["levers"]
+    for acts, v in zip(combos, got):
+        assert v == scalar_tier(apply_actions(rowT, acts, T0, p), T0, "application", t0)[0][f"{t0}#ok"], acts
+
+
 def test_plans_keep_no_memory():
     """Nothing a plan builds outlives it (the web server and pools plan in one process for long).
     A module-wide cache of the score envelopes once kept every oracle table alive: ~10 MB over

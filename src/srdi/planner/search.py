@@ -917,6 +917,7 @@ class Planner:
         self._th: dict = {}  # merged thresholds by the packs they come from
         self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
+        self._reads: dict = {}  # evaluation context -> the inputs the tier reads then (outcomes)
         self._learned: dict[str, list] = {}  # tier -> conditions given oracles by `broken`
         self._fixed: dict = {}  # (tier, date, row year) -> the tier's inputs then (_step_fixed)
         self._akc: dict = {}  # (id(levers), date) -> (levers, action keys by L, key elements): Planner.oracles
@@ -1491,15 +1492,21 @@ class Planner:
         """`tier#ok` of rowT with each combo applied, judged on `at` (cached, see Evaluator)."""
         ctx = self.context(rowT, row_year, at, tier, mode)
         cache = self.ev.cache
-        keys = [(ctx, action_key(acts, at)) for acts in combos]
-        out = [cache.get(k, MISSING) for k in keys]
-        miss = [i for i, v in enumerate(out) if v is MISSING]
+        # keyed by the actions that change an input of the tier then: a title-chain step judged
+        # on an early date is the same for combinations differing only in later years' levers
+        rel = self._reads.get(ctx)
+        if rel is None:
+            rel = self._reads[ctx] = frozenset(tier_inputs(self.scalar(rowT, (), at, tier, mode)[1]))
+        keys = [(ctx, action_key([a for a in acts if not fields_of([a]).isdisjoint(rel)], at)) for acts in combos]
+        miss: dict = {}  # key not cached -> a combination giving it (each evaluated once)
+        for k, acts in zip(keys, combos):
+            if k not in cache and k not in miss:
+                miss[k] = acts
         self.ev.hits += len(combos) - len(miss)
         if miss:
-            res = self.ev.combos_ok(rowT, [combos[i] for i in miss], at, tier, mode, self.costs["levers"])
-            for i, v in zip(miss, res):
-                out[i] = cache[keys[i]] = v
-        return out
+            res = self.ev.combos_ok(rowT, list(miss.values()), at, tier, mode, self.costs["levers"])
+            cache.update(zip(miss, res))
+        return [cache[k] for k in keys]
 
     def context(self, rowT: dict, row_year: int, at: dt.date, tier: str, mode: str) -> tuple:
         """What an evaluation on `at` depends on besides the effective actions: the tier, mode,
@@ -1509,7 +1516,6 @@ class Planner:
         return (tier, mode, pid, at.year, row_year, _titles_key(rowT.get("titles"), at))
 
 
-MISSING = object()
 TOP_KINDS = ("eligibility", "prerequisite", "exclusion", "condition")  # entries a tier needs all of
 
 
