@@ -506,6 +506,36 @@ def test_step_outcomes_are_keyed_by_the_actions_the_step_reads(name):
         assert v == scalar_tier(apply_actions(rowT, acts, T0, p), T0, "application", t0)[0][f"{t0}#ok"], acts
 
 
+def test_outcomes_on_two_dates_of_one_context_tell_apart_what_is_in_effect():
+    """Two dates of the same year share an evaluation context, but an action with a lead time may
+    be in effect on the later one only (here a provincial R&D institution, from 2027-06-01, which
+    passes the R2026 科技和创新型 tier): judged on the later date first, then on the earlier, each
+    outcome still equals the one-firm engine's on its own date (a cache of action keys by context
+    alone once gave the later date's outcome to the earlier one)."""
+    row = profile_row(validate_profile(_profile("side_effect_shed")).to_contract_dict())
+    pl_ = Planner(row, AS_OF, "innovative_sme", "application", 3, load_costs())
+    T = dt.date(2027, 6, 1)
+    tier, rowT, levers = pl_.setup(T)
+    early = dt.date(T.year, 1, 1)
+    assert pl_.context(rowT, T.year, early, tier, "application") == pl_.context(rowT, T.year, T, tier, "application")
+    late = [a for o in levers for a in o if a.eff is not None and early < a.eff <= T]
+    assert any(a.lever == "rd_institution" for a in late)
+    fin = [o for o in levers if o[0].year is not None][:3]
+    small = [o[:2] for o in fin]
+    combos = [tuple(o[k - 1] for o, k in zip(small, idx) if k)
+              for idx in itertools.product(*[range(len(o) + 1) for o in small])]
+    combos += [c + (a,) for c in combos for a in late]
+    p = pl_.costs["levers"]
+    flips = 0
+    for at in (T, early):
+        got = pl_.outcomes(rowT, T.year, combos, at, tier, "application")
+        for acts, v in zip(combos, got):
+            want = scalar_tier(apply_actions(rowT, acts, at, p), at, "application", tier)[0][f"{tier}#ok"]
+            assert v == want, (at, acts)
+            flips += at == T and want is True
+    assert flips  # some late action passes the tier on T (and cannot on the earlier date)
+
+
 def test_plans_keep_no_memory():
     """Nothing a plan builds outlives it (the web server and pools plan in one process for long).
     A module-wide cache of the score envelopes once kept every oracle table alive: ~10 MB over
