@@ -101,3 +101,36 @@ def test_columns_equal_one_firm(rows, e, s, strict):
     out = df.select([ex.alias(k) for k, (ex, _) in exprs.items()])
     for k, (_, one) in exprs.items():
         assert out[k].to_list() == [int(one(*r)) for r in rows], k
+
+
+class _Th:
+    """Thresholds as the packs give them (levers.Thresholds.get: [(op, value)] by measure)."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def get(self, m):
+        return self.d.get(m, [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(pos, pos, pos, pos, pos), min_size=1, max_size=12), rate, share,
+       st.sampled_from([">=", ">"]))
+def test_lever_amounts_of_columns_equal_one_firm(rows, e, s, op):
+    """growth_amounts / shed_amounts: the same thresholds give the same amounts for one firm and
+    over columns (where the one-firm amount exists)."""
+    th = _Th({"main_growth": [(op, e)], "main_growth_avg_2y": [(op, e)], "revenue_cagr_2y": [(op, e)],
+              "operating_revenue": [(op, Fraction(3_000_000))], "main_business_share": [(op, s)],
+              "main_product_share": [(op, s)]})
+    names = ("orb", "mbr", "p", "pp", "o2")
+    df = pl.DataFrame({k: [r[i] for r in rows] for i, k in enumerate(names)}, schema={k: pl.Int128 for k in names})
+    c = {k: pl.col(k) for k in names}
+    col = list(am.growth_amounts(th, c["mbr"], c["orb"], c["p"], c["pp"], c["o2"],
+                                 lambda b, d: pl.when(b > 0).then(d())))
+    col += list(am.shed_amounts(th, c["orb"], c["mbr"], c["p"]))
+    out = df.select([x.alias(str(i)) for i, x in enumerate(col)])
+    for r, got in zip(rows, out.iter_rows()):
+        orb, mbr, p, pp, o2 = r
+        one = list(am.growth_amounts(th, mbr, orb, p, pp, o2, lambda b, d: d() if b > 0 else None))
+        one += list(am.shed_amounts(th, orb, mbr, p))
+        assert list(got) == one

@@ -12,6 +12,9 @@ the search has always had it; the others step over the bound only when it is who
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any, Callable, Iterator
+
+from srdi.engine.measures import FEN
 
 
 def ceil_div(a, b):
@@ -72,3 +75,46 @@ def debt_cut_for_ratio(liab, assets, r: Fraction, strict: bool):
     if strict:
         return liab - q // r.denominator + (q % r.denominator == 0)
     return liab - q // r.denominator
+
+
+def money_fen(v) -> int:
+    """A money threshold (yuan, exact) in fen, rounded up."""
+    q = (v if isinstance(v, Fraction) else Fraction(str(v))) * FEN
+    return ceil_div(q.numerator, q.denominator)
+
+
+# ------------------------------------------------------------------------------ per lever
+# The amounts of one lever for every threshold the packs set (th: levers.Thresholds), the same
+# loop for one firm and for columns; levels outside the lever's range are dropped by the caller.
+
+def growth_amounts(th, mbr, orb, prev, prev2, rev2,
+                   if_positive: Callable[[Any, Callable[[], Any]], Any]) -> Iterator:
+    """Main-business revenue to add in a year (mbr, orb: its main-business and operating revenue)
+    for growth to reach each growth threshold, or operating revenue its floor: prev, prev2 the
+    main-business revenue one and two years before, rev2 the operating revenue two years before
+    (None: unknown). The two-year average divides by prev2: `if_positive(prev2, amount)` gives
+    the amount where prev2 > 0 (one firm: the value or None; columns: a when/then)."""
+    for op, e in th.get("main_growth"):
+        if op in (">=", ">") and prev is not None:
+            yield growth_revenue(prev, Fraction(e), op == ">") - mbr
+    for op, e in th.get("main_growth_avg_2y"):
+        if op in (">=", ">") and prev is not None and prev2 is not None:
+            strict = op == ">"
+            yield if_positive(prev2, lambda e=e, strict=strict: growth_avg_2y_revenue(prev, prev2, Fraction(e), strict) - mbr)
+    for op, e in th.get("revenue_cagr_2y"):
+        if op in (">=", ">") and rev2 is not None:
+            yield cagr_2y_revenue(rev2, Fraction(e), op == ">") - orb
+    for op, t in th.get("operating_revenue"):
+        if op in (">=", ">"):
+            yield money_fen(t) + (op == ">") - orb
+
+
+def shed_amounts(th, orb, mbr, mpr) -> Iterator:
+    """Non-core revenue to shed from operating revenue `orb` so that main-business revenue `mbr`
+    (main-product revenue `mpr`, None: unknown) reaches each share threshold."""
+    for measure, part in (("main_business_share", mbr), ("main_product_share", mpr)):
+        if part is None:
+            continue
+        for op, m in th.get(measure):
+            if op in (">=", ">") and m > 0:
+                yield orb - share_total_max(part, Fraction(m), op == ">")

@@ -112,37 +112,15 @@ def financial_items(F, years: list[int], th, costs: dict) -> list[Item]:
         orb, mbr = v(y, "operating_revenue"), v(y, "main_business_revenue")
         if P["growth"]["enabled"] and mbr is not None and orb is not None:
             rate = Fraction(str(P["growth"]["cost_rate"]))
-            amounts = []
-            p, pp, o2 = v(y - 1, "main_business_revenue"), v(y - 2, "main_business_revenue"), v(y - 2, "operating_revenue")
-            for op, e in th.get("main_growth"):
-                if op in (">=", ">") and p is not None:
-                    amounts.append(am.growth_revenue(p, Fraction(e), op == ">") - mbr)
-            for op, e in th.get("main_growth_avg_2y"):
-                if op in (">=", ">") and p is not None and pp is not None:
-                    val = am.growth_avg_2y_revenue(p, pp, Fraction(e), op == ">")
-                    amounts.append(pl.when(pp > 0).then(val - mbr))
-            for op, e in th.get("revenue_cagr_2y"):
-                if op in (">=", ">") and o2 is not None:
-                    amounts.append(am.cagr_2y_revenue(o2, Fraction(e), op == ">") - orb)
-            for op, t in th.get("operating_revenue"):
-                if op in (">=", ">"):
-                    from .levers import _money
-
-                    amounts.append(_lit(_money(t) + (op == ">")) - orb)
+            amounts = list(am.growth_amounts(
+                th, mbr, orb, v(y - 1, "main_business_revenue"), v(y - 2, "main_business_revenue"),
+                v(y - 2, "operating_revenue"), lambda b, d: pl.when(b > 0).then(d())))
             for a in amounts:
                 a = pl.when((a > 0) & (a <= orb)).then(a)
                 out.append(Item("growth", y, a, _ceil_mul(a, rate)))
         if P["shed"]["enabled"] and mbr is not None and orb is not None:
             rate = Fraction(str(P["shed"]["cost_rate"]))
-            mpr = v(y, "main_product_revenue")
-            amounts = []
-            # the revenue to shed so that `part` reaches each share threshold of `measure`
-            for measure, part in (("main_business_share", mbr), ("main_product_share", mpr)):
-                if part is None:
-                    continue
-                for op, m in th.get(measure):
-                    if op in (">=", ">") and m > 0:
-                        amounts.append(orb - am.share_total_max(part, Fraction(m), op == ">"))
+            amounts = list(am.shed_amounts(th, orb, mbr, v(y, "main_product_revenue")))
             for a in amounts:
                 a = pl.when((a > 0) & (a <= orb - mbr)).then(a)
                 out.append(Item("shed", y, a, (a * rate.numerator).floordiv(rate.denominator)))

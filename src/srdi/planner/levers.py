@@ -254,9 +254,7 @@ def _frac(v) -> Fraction:
     return v if isinstance(v, Fraction) else Fraction(str(v))
 
 
-def _money(v) -> int:
-    """A money threshold (yuan, exact) in fen, rounded up."""
-    return ceil_frac(_frac(v) * FEN)
+_money = amounts.money_fen
 
 
 def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -> list[list[Action]]:
@@ -272,49 +270,19 @@ def financial_levers(row: dict, years: list[int], th: Thresholds, costs: dict) -
     def v(y, f):
         return row.get(fin(y, f))
 
-    def opts(y, f, lever_vals):  # values of a field in year y under the lever options of that year
-        b = v(y, f)
-        if b is None:
-            return []
-        return [b] + [b + d for d in lever_vals.get(y, [])]
-
     for y in years:
-        orb, mbr, rd, tl, ta = v(y, "operating_revenue"), v(y, "main_business_revenue"), v(y, "rd_expense"), \
-            v(y, "total_liabilities"), v(y, "total_assets")
+        orb, mbr, rd = v(y, "operating_revenue"), v(y, "main_business_revenue"), v(y, "rd_expense")
         # growth: extra main-business revenue reaching a growth / revenue threshold
         g: set[int] = set()
         if P["growth"]["enabled"] and mbr is not None and orb is not None:
-            prev = opts(y - 1, "main_business_revenue", {})
-            prev2 = opts(y - 2, "main_business_revenue", {})
-            orp2 = opts(y - 2, "operating_revenue", {})
-            for op, e in th.get("main_growth"):
-                if op in (">=", ">"):
-                    for p in prev:
-                        g.add(amounts.growth_revenue(p, Fraction(e), op == ">") - mbr)
-            for op, e in th.get("main_growth_avg_2y"):
-                if op in (">=", ">"):
-                    for p in prev:
-                        for pp in prev2:
-                            if pp > 0:
-                                g.add(amounts.growth_avg_2y_revenue(p, pp, Fraction(e), op == ">") - mbr)
-            for op, e in th.get("revenue_cagr_2y"):
-                if op in (">=", ">"):
-                    for o2 in orp2:
-                        g.add(amounts.cagr_2y_revenue(o2, Fraction(e), op == ">") - orb)
-            for op, t in th.get("operating_revenue"):
-                if op in (">=", ">"):
-                    g.add(_money(t) + (op == ">") - orb)
+            g.update(d for d in amounts.growth_amounts(
+                th, mbr, orb, v(y - 1, "main_business_revenue"), v(y - 2, "main_business_revenue"),
+                v(y - 2, "operating_revenue"), lambda b, d: d() if b > 0 else None) if d is not None)
         G[y] = sorted(d for d in g if 0 < d <= orb)
         # shed: drop non-core revenue to reach a main-business (or main-product) share
         s: set[int] = set()
         if P["shed"]["enabled"] and mbr is not None and orb is not None:
-            mpr = v(y, "main_product_revenue")
-            for measure, part in (("main_business_share", mbr), ("main_product_share", mpr)):
-                if part is None:
-                    continue
-                for op, m in th.get(measure):
-                    if op in (">=", ">") and m > 0:
-                        s.add(orb - amounts.share_total_max(part, Fraction(m), op == ">"))
+            s.update(amounts.shed_amounts(th, orb, mbr, v(y, "main_product_revenue")))
             S[y] = sorted(x for x in s if 0 < x <= orb - mbr)
         else:
             S[y] = []

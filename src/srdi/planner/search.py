@@ -16,6 +16,7 @@ import itertools
 import math
 import operator
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from srdi.engine.packs import choose_regime
 
@@ -387,14 +388,13 @@ class ScoreOracle:
     through. Called with (level indices, touched fields); `pos` maps lever index -> position in
     the index tuple (a reordered enumeration)."""
 
-    def __init__(self, gate: Gate, tabs: dict, F: list, routes: dict | None = None, pos: dict | None = None,
-                 tids: dict | None = None, hulls: dict | None = None):
-        self.args = (gate, tabs, F, routes)
-        # (what a table holds, level costs) -> (value at level 0, envelope): costs(). `tids` names
-        # each indicator's table by its content (Planner.oracles), so `hulls` may outlive this
-        # oracle (one plan); else tables are named by identity, in a cache of this oracle's own
-        self._tids = tids
-        self._hulls: dict = {} if hulls is None or tids is None else hulls
+    def __init__(self, gate: Gate, tabs: dict, F: list, routes: dict, tids: dict, hulls: dict,
+                 pos: dict | None = None):
+        self.args = (gate, tabs, F, routes, tids, hulls)
+        # `tids` names each indicator's table by its content (Planner.oracles), so the envelopes
+        # (`hulls`: (content, level costs) -> (value at level 0, envelope), see costs) are shared
+        # by the plan's oracles (Evaluator.hulls) and die with it
+        self._hulls = hulls
         n = len(F)
         pos = pos or {j: j for j in range(n)}
         self.gate = gate
@@ -404,7 +404,7 @@ class ScoreOracle:
         self.sure_short = False  # an untouched indicator below its own minimum: nothing passes by score
         self.exact_min: list = []  # per exact table: the indicator's minimum (or None)
         self.fb_min: list = []  # the same per fallback indicator
-        self._exact_tid: list = []  # per exact table: its content name (or None)
+        self._exact_tid: list = []  # per exact table: its content name
         for q, (inp, lo, mx, ci) in enumerate(gate.inds):
             t = tabs.get(q)
             m = gate.mins[q] if q < len(gate.mins) else None
@@ -415,7 +415,7 @@ class ScoreOracle:
                 self.exact.append((get, tab, ci, max(pos[j] for j in t[0]), max(t[1].values()),
                                    tuple(pos[j] for j in t[0]), t[1]))
                 self.exact_min.append(m)
-                self._exact_tid.append(tids[q] if tids is not None else None)
+                self._exact_tid.append(tids[q])
             elif not L:
                 self.const_tot += lo
                 if ci is not None:
@@ -508,8 +508,7 @@ class ScoreOracle:
                 used |= set(ps)
                 fam.add(q)
         for q, (_, _, _, _, _, ps, raw) in enumerate(self.exact):
-            tid = self._exact_tid[q]
-            ck = (id(raw) if tid is None else tid, tuple(tuple(a.cost for a in levers[p]) for p in ps))
+            ck = (self._exact_tid[q], tuple(tuple(a.cost for a in levers[p]) for p in ps))
             hit = self._hulls.get(ck)
             if hit is not None:
                 self._segs.append((q in fam, hit[0], hit[1]))
@@ -641,9 +640,7 @@ class ScoreOracle:
         return INF
 
     def remap(self, pos: dict) -> "ScoreOracle":
-        o = ScoreOracle(*self.args, pos=pos, tids=self._tids)
-        o._hulls = self._hulls  # the same tables (in self.args, alive as long as both)
-        return o
+        return ScoreOracle(*self.args, pos=pos)
 
     def __call__(self, idx: tuple, tch: frozenset) -> bool:
         """Whether a complete combination can pass: `partial` with every lever fixed."""
@@ -883,8 +880,6 @@ def _points_min(m) -> int | None:
     """A minimum in points as the least lower points x 10^4 that meet it (blocks: lo >= m x 10^4)."""
     if m is None:
         return None
-    from fractions import Fraction
-
     q = Fraction(str(m)) * 10_000
     return -((-q.numerator) // q.denominator)
 
@@ -1410,7 +1405,7 @@ class Planner:
             # a table's content: the evaluation context, the output, its levers' key elements and
             # the cutoff
             tids = {q: (ctx, o, sigs[L], cutoff) for q, o, L, _ in sspecs}
-            out.append((None, ScoreOracle(gate, tabs, F, routes, tids=tids, hulls=self.ev.hulls)))
+            out.append((None, ScoreOracle(gate, tabs, F, routes, tids, self.ev.hulls)))
         for o, L, keys in specs:
             out.append((L, table(o, L, keys, False)))
         return out
