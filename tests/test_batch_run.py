@@ -129,4 +129,10 @@ def test_bench_prints_the_issue_line(tmp_path):
     assert all(res[k] > 0 for k in ("rows_s", "vs_per_row", "vs_openfisca", "vs_floor"))
     eng = next(x for x in lines if x.startswith("(a) engine"))
     assert int(re.search(r"(\d+) output columns per row", eng).group(1)) > 200  # every tier, every condition
+    # the machine's speed anchor (plain scoring alone), its own line before the issue's
+    anchor = next(x for x in lines if x.startswith("anchor: "))
+    m = re.fullmatch(r"anchor: plain_rows_s=(\d+) vs_plain=(\d+\.\d\d) rows_s_at_issue_machine=(\d+)", anchor)
+    assert m and lines.index(anchor) < len(lines) - 1
+    assert res["rows_s_at_issue_machine"] == pytest.approx(res["rows_s"] * 47_000_000 / res["plain_rows_s"])
+    assert res["vs_plain"] == pytest.approx(res["plain_rows_s"] / res["rows_s"])
 

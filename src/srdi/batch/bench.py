@@ -6,7 +6,11 @@
     extrapolated to N;
 (c) OpenFisca (openfisca-core): the independent encoding of the R2022 SRDI score
     (srdi.batch.openfisca_srdi) on all N rows;
-(d) the scan floor: reading the same input columns from the same Parquet file and summing them.
+(d) the scan floor: reading the same input columns from the same Parquet file and summing them;
+(e) the machine's speed anchor: a plain Polars encoding of the R2022 SRDI score alone
+    (srdi.batch.plain_srdi), the yardstick issue 3 set its rows/s target against (47M rows/s on
+    its machine). Its line gives this machine's rows/s for it, the engine's time over it, and the
+    engine's rows/s scaled to the issue's machine (engine rows/s x 47M / anchor rows/s).
 
 The last line: `bench: n=<N> rows_s=<engine rows/s> vs_per_row=<(b)/(a)> vs_openfisca=<(c)/(a)>
 vs_floor=<(a)/(d)>`.
@@ -31,6 +35,7 @@ def run_bench(n: int, seed: int = 0, per_row_sample: int = 2000, workdir: str | 
     from ..engine.assess import compile_table, evaluate_table, input_columns
     from . import io
     from .openfisca_srdi import inputs_from_frame, openfisca_scores
+    from .plain_srdi import ISSUE_PLAIN_ROWS_S, inputs_table, plain_scores
     from .profiles import row_to_profile
     from .runner import prepare
     from .synth import write_population
@@ -98,8 +103,26 @@ def run_bench(n: int, seed: int = 0, per_row_sample: int = 2000, workdir: str | 
     t_floor = time.perf_counter() - t
     echo(f"(d) scan floor: {t_floor:.3f}s ({len(cols)} columns)")
 
+    # (e) the anchor: scoring alone, plain Polars, on the same rows (inputs prepared outside the timing,
+    # as the issue's figure was: the formulas only); the best of 3 passes, as it is a yardstick
+    tables = [inputs_table(inputs_from_frame(f, AS_OF)) for f in frames]
+    t_plain = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for tb in tables:
+            plain_scores(tb)
+        t_plain = min(t_plain, time.perf_counter() - t)
+    del tables
+    plain_rows_s = n / t_plain
+    scaled = n / t_engine * ISSUE_PLAIN_ROWS_S / plain_rows_s
+    echo(f"(e) anchor, plain polars R2022 SRDI score alone: {t_plain:.3f}s ({plain_rows_s:,.0f} rows/s; "
+         f"issue 3: {ISSUE_PLAIN_ROWS_S:,} on its machine)")
+    echo(f"anchor: plain_rows_s={plain_rows_s:.0f} vs_plain={t_engine / t_plain:.2f} "
+         f"rows_s_at_issue_machine={scaled:.0f}")
+
     res = {"n": n, "rows_s": n / t_engine, "vs_per_row": t_per_row / t_engine, "vs_openfisca": t_of / t_engine,
-           "vs_floor": t_engine / t_floor}
+           "vs_floor": t_engine / t_floor, "plain_rows_s": plain_rows_s, "vs_plain": t_engine / t_plain,
+           "rows_s_at_issue_machine": scaled}
     if tmp:
         tmp.cleanup()
     echo(f"bench: n={n} rows_s={res['rows_s']:.0f} vs_per_row={res['vs_per_row']:.1f} "
