@@ -696,7 +696,10 @@ def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list
             continue
         L2 = tuple(sorted(pos[j] for j in L))
         at = [L.index(perm[q]) for q in L2]
-        orc2.append((L2, {tuple(key[a] for a in at): v for key, v in tab.items()}))
+        if at == sorted(at):  # the levers keep their order: the table's keys stand as they are
+            orc2.append((L2, tab))
+        else:
+            orc2.append((L2, {tuple(key[a] for a in at): v for key, v in tab.items()}))
     ng2 = [(tuple(pos[j] for j in L), bad) for L, bad in nogoods or ()]
     for g, idx2, _ in enumerate_gated([levers[j] for j in perm], T, gate, work, orc2, cutoff, nogoods=ng2):
         if g < c_last:
