@@ -102,6 +102,13 @@ class DateResult:
     all_levers: list | None = None  # the date's levers before `useful` (Planner.full_blocked)
 
 
+def tier_plan(d: dt.date, mode: str, tier: str):
+    """The compiled TierPlan of one tier on d (what it reads, without evaluating any row)."""
+    from srdi.engine.assess import compile_row
+
+    return next(p for p in compile_row(d, mode).plans if p.tier == tier)
+
+
 def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
     """One tier of one row with the one-firm engine (closures compiled once per date and mode,
     no explanation built): (values by output key, TierPlan)."""
@@ -1134,6 +1141,7 @@ class Planner:
         already passed, or before any lever counts), and the tier does not pass there with the
         title level itself (an earlier step of its chain grants a title a later one may need)."""
         out = []
+        memo: dict = {}  # step date -> the fields the levers change by then (_step_fixed)
         for opts in levers:
             if not any(a.checks for a in opts):
                 out.append(opts)
@@ -1142,7 +1150,7 @@ class Planner:
             for a in opts:
                 ok = True
                 for t0, T0 in a.checks:
-                    if self._step_fixed(t0, T0, rowT, levers) and self.outcomes(
+                    if self._step_fixed(t0, T0, rowT, levers, memo) and self.outcomes(
                             rowT, T.year, [(a,)], T0, t0, "application")[0] is not True:
                         ok = False
                         break
@@ -1152,14 +1160,19 @@ class Planner:
                 out.append(keep)
         return out
 
-    def _step_fixed(self, t0: str, T0: dt.date, rowT: dict, levers: list[list[Action]]) -> bool:
-        """Whether no lever in effect by T0 touches an input of tier t0 on T0 (title levers aside)."""
-        touched_by_T0 = frozenset(fields_of([a for o in levers for a in o
-                                             if not a.checks and (a.eff is None or a.eff <= T0)]))
+    def _step_fixed(self, t0: str, T0: dt.date, rowT: dict, levers: list[list[Action]], memo: dict | None = None) -> bool:
+        """Whether no lever in effect by T0 touches an input of tier t0 on T0 (title levers aside).
+        `memo`: {T0: fields touched by then} for calls over the same levers."""
+        touched_by_T0 = None if memo is None else memo.get(T0)
+        if touched_by_T0 is None:
+            touched_by_T0 = frozenset(fields_of([a for o in levers for a in o
+                                                 if not a.checks and (a.eff is None or a.eff <= T0)]))
+            if memo is not None:
+                memo[T0] = touched_by_T0
         key = (t0, T0, self._row_year[id(rowT)])  # the tier's inputs on T0 (rows by projection year)
         inputs0 = self._fixed.get(key)
         if inputs0 is None:
-            _, plan0 = self.scalar(rowT, (), T0, t0, "application")
+            plan0 = tier_plan(T0, "application", t0)
             inputs0 = self._fixed[key] = frozenset(tier_inputs(plan0))
         return not touched_by_T0 & inputs0
 
@@ -1506,7 +1519,7 @@ class Planner:
                 ctx = self.context(rowT, T.year, T0, t0, "application")
                 rel = self._reads.get(ctx)
                 if rel is None:
-                    rel = self._reads[ctx] = frozenset(tier_inputs(self.scalar(rowT, (), T0, t0, "application")[1]))
+                    rel = self._reads[ctx] = frozenset(tier_inputs(tier_plan(T0, "application", t0)))
                 L = [j for j, o in enumerate(levers) if j != ti and any(
                     (b.eff is None or b.eff <= T0) and not fields_of([b]).isdisjoint(rel) for b in o)]
                 out[(t0, T0)] = (tuple(L) + (ti,), set())
@@ -1597,7 +1610,7 @@ class Planner:
         # on an early date is the same for combinations differing only in later years' levers
         rel = self._reads.get(ctx)
         if rel is None:
-            rel = self._reads[ctx] = frozenset(tier_inputs(self.scalar(rowT, (), at, tier, mode)[1]))
+            rel = self._reads[ctx] = frozenset(tier_inputs(tier_plan(at, mode, tier)))
         memo = self._elems.get((ctx, at))
         if memo is None:
             memo = self._elems[(ctx, at)] = {}
