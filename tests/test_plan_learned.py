@@ -703,3 +703,32 @@ def test_every_nogood_learned_fails_its_step_whatever_the_other_levers():
                     assert v is not True, (T, t0, T0, key)
                     n_checked += 1
     assert n_checked >= 100
+
+
+def test_child_score_checks_equal_the_whole_sum(monkeypatch):
+    """The A* asks the score oracle of each child it makes from what the node's children share
+    (ScoreOracle.prefix: the parent's closed tables, the open tables' best, the indicators
+    without a table) and the tables closing at the new lever (child_ok); it answers exactly what
+    the whole sum over every table answers (ScoreOracle.partial), on the plans of the fixtures
+    for the scored tiers."""
+    from srdi.planner.search import ScoreOracle
+
+    prefix, child_ok = ScoreOracle.prefix, ScoreOracle.child_ok
+    seen = {"n": 0, "false": 0}
+
+    def pre2(self, node, idx, tch):
+        return (prefix(self, node, idx, tch), tch)
+
+    def both(self, pre, idx):
+        got = child_ok(self, pre[0], idx)
+        assert got == self.partial(idx, pre[1]), idx
+        seen["n"] += 1
+        seen["false"] += not got
+        return got
+
+    monkeypatch.setattr(ScoreOracle, "prefix", pre2)
+    monkeypatch.setattr(ScoreOracle, "child_ok", both)
+    for name in ("step_fails", "tech_staff_minimum", "rd_each_year_big", "side_effect_shed"):
+        for target in ("innovative_sme", "srdi_sme"):
+            make_plan(_profile(name), AS_OF, target, alternatives=0)
+    assert seen["n"] > 10_000 and 0 < seen["false"] < seen["n"], seen

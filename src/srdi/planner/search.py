@@ -478,11 +478,110 @@ class ScoreOracle:
             return False
         return all(m is None or per[i] >= m for i, m in enumerate(self.cats))
 
+    def closed(self, idx: tuple):
+        """What `child` needs of a node (levels fixed at its first len(idx) positions): the points
+        of the exact tables it has closed (all their levers fixed), in total and per category;
+        None if one of them falls below its indicator's minimum (nothing below passes)."""
+        j = len(idx)
+        tot = 0
+        per = [0] * len(self.cats)
+        for (get, tab, ci, last, _, _, _), m in zip(self.exact, self.exact_min):
+            if last < j:
+                v = tab[get(idx)]
+                if m is not None and v < m:
+                    return None
+                tot += v
+                if ci is not None:
+                    per[ci] += v
+        return tot, per
+
+    def prefix(self, node, idx: tuple, tch: frozenset):
+        """What the children of a node at `idx` (one more lever fixed, touching `tch`) share, from
+        the node's `closed` sums: True (a direct route lets them through), False (none can pass),
+        or the points of the tables not closing at the new lever, with the tables and routes that
+        do (`child_ok` reads those for each child). The A* asks this of every child it makes;
+        the whole sum over the tables per child (partial) was most of the time of some plans."""
+        if self.gate.route_true:
+            return True
+        j = len(idx)  # the new lever's position
+        for inp in self.route_fb:
+            if inp & tch:
+                return True
+        rclose = []
+        for get, tab, last, anytrue, _, _ in self.route_tabs:
+            if last < j:
+                if tab[get(idx)]:
+                    return True
+            elif last == j:
+                rclose.append((get, tab))
+            elif anytrue:
+                return True
+        if self.sure_short or node is None:
+            return False if not rclose else (None, None, (), rclose)
+        lay = self._layers[j + 1]
+        if lay is None:  # an open table's best falls below its minimum
+            return False if not rclose else (None, None, (), rclose)
+        open_tot, open_per, closing = lay
+        tot = self.const_tot + node[0] + open_tot
+        per = [a + b + c for a, b, c in zip(self.const_per, node[1], open_per)]
+        for (inp, lo, mx, ci), m in zip(self.fallback, self.fb_min):
+            v = mx if inp & tch else lo
+            if m is not None and v < m:
+                return False if not rclose else (None, None, (), rclose)
+            tot += v
+            if ci is not None:
+                per[ci] += v
+        return tot, per, closing, rclose
+
+    def child_ok(self, pre, idx: tuple) -> bool:
+        """partial(idx, tch) for a child, from its node's `prefix` (same tch)."""
+        if pre is True or pre is False:
+            return pre
+        tot, per, closing, rclose = pre
+        for get, tab in rclose:
+            if tab[get(idx)]:
+                return True
+        if tot is None:
+            return False
+        if closing:
+            per = list(per)
+            for get, tab, ci, m in closing:
+                v = tab[get(idx)]
+                if m is not None and v < m:
+                    return False
+                tot += v
+                if ci is not None:
+                    per[ci] += v
+        if tot < self.gate.line:
+            return False
+        for m, v in zip(self.cats, per):
+            if m is not None and v < m:
+                return False
+        return True
+
+    def _prepare_layers(self, n: int) -> None:
+        """Per depth j (levels fixed at positions < j): the best points of the tables still open
+        (in total and per category; None if one is below its minimum whatever its levels) and the
+        tables closing at position j - 1 (child)."""
+        self._layers = []
+        for j in range(n + 1):
+            tot, per, closing, short = 0, [0] * len(self.cats), [], False
+            for (get, tab, ci, last, best, _, _), m in zip(self.exact, self.exact_min):
+                if last >= j:
+                    tot += best
+                    if ci is not None:
+                        per[ci] += best
+                    short = short or (m is not None and best < m)
+                elif last == j - 1:
+                    closing.append((get, tab, ci, m))
+            self._layers.append(None if short else (tot, per, closing))
+
     def costs(self, levers: list[list[Action]], F: list) -> None:
         """Prepare `cost_bound` for the levers in the enumeration order (F: the fields each
         touches): per exact table, the upper concave envelope of (cost of its levels, points gained
         over its levels at 0), and a family of tables on disjoint levers (largest possible gain
-        first); per direct route, the levers touching it."""
+        first); per direct route, the levers touching it. Also the layers of `child`."""
+        self._prepare_layers(len(levers))
         self._cheap = [min(a.cost for a in o) for o in levers]
         self._route_pos = [tuple(p for p in range(len(levers)) if F[p] & inp) for inp in self.route_fb]
         self._relevant = {p for ps in self._route_pos for p in ps} | {p for e in self.exact for p in e[5]} \
@@ -862,6 +961,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             Lm, here, nxt = own
             pre = tuple(idx[i] for i in Lm)
             ho_rest = ho - here[pre]
+        node = sc.closed(idx) if sc is not None else None
         # level 0: lever j unused
         if allows(tch | rest):
             h = bound(j + 1, tch)
@@ -869,7 +969,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             ho2 = ho if own is None else ho_rest + nxt.get(pre + (0,), INF)
             if h < INF and ho2 < INF and all(tab.get(get(idx2)) is True for get, tab in closing) \
                     and not (bads and any(get(idx2) in bad for get, bad in bads)) \
-                    and (sc is None or sc.partial(idx2, tch | rest)):
+                    and (sc is None or sc.child_ok(sc.prefix(node, idx, tch | rest), idx2)):
                 hs = sc.cost_bound(idx2, tch | rest) if sc is not None and moves[j] else hs_
                 if hs < INF:
                     heapq.heappush(heap, (g + max(h, ho2, hs), g, idx2, tch, ho2, hs))
@@ -879,6 +979,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             if h < INF:
                 t2r = t2 | rest
                 mv = sc is not None and moves[j]
+                shared = sc.prefix(node, idx, t2r) if sc is not None else None
                 for k, a in enumerate(levers[j], 1):
                     if own is None:
                         ho2 = ho
@@ -893,7 +994,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                         continue
                     hs = hs_
                     if sc is not None:
-                        if not sc.partial(idx2, t2r):
+                        if not sc.child_ok(shared, idx2):
                             continue
                         if mv:
                             hs = sc.cost_bound(idx2, t2r)
