@@ -71,11 +71,18 @@ def compile_row(as_of: dt.date, mode: str) -> Compiled:
     return c
 
 
-def run_row(c: Compiled, row: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate one row: the inputs and every output, by key (outputs come in dependency order)."""
+def run_row(c: Compiled, row: dict[str, Any], keys: tuple | None = None) -> dict[str, Any]:
+    """Evaluate one row: the inputs and every output, by key (outputs come in dependency order).
+    `keys`: only these outputs, in dependency order with everything they read (the planner's
+    search.tier_outputs)."""
     e = dict(row)
-    for k, f in c.values.items():
-        e[k] = f(e)
+    if keys is None:
+        for k, f in c.values.items():
+            e[k] = f(e)
+    else:
+        vals = c.values
+        for k in keys:
+            e[k] = vals[k](e)
     e.pop("@item", None)
     return e
 

@@ -11,6 +11,7 @@ alternatives."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 import itertools
 import math
@@ -111,12 +112,62 @@ def tier_plan(d: dt.date, mode: str, tier: str):
 
 def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
     """One tier of one row with the one-firm engine (closures compiled once per date and mode,
-    no explanation built): (values by output key, TierPlan)."""
+    no explanation built): (values by output key, TierPlan). Only the tier's own outputs (its
+    alternatives' included) and what they read are computed, not the other tiers of the date nor
+    the display values (about half of a row's outputs on an R2022 date)."""
     from srdi.engine.assess import compile_row, run_row
 
     c = compile_row(d, mode)
     plan = next(p for p in c.plans if p.tier == tier)
-    return run_row(c, row), plan
+    # the outputs to compute come from the table compile (~20 ms a date, once a process): worth it
+    # once a (date, tier) is evaluated often, not for the few evaluations of a small plan
+    k = (d, mode, tier)
+    n = _SCALAR_CALLS.get(k, 0)
+    if n < SCALAR_ALL:
+        if len(_SCALAR_CALLS) < 10_000:
+            _SCALAR_CALLS[k] = n + 1
+        return run_row(c, row), plan
+    return run_row(c, row, tier_outputs(d, mode, tier)), plan
+
+
+SCALAR_ALL = 32  # one-tier evaluations of a (date, mode, tier) done with every output first
+_SCALAR_CALLS: dict = {}
+
+
+@functools.lru_cache(maxsize=256)
+def tier_outputs(d: dt.date, mode: str, tier: str) -> tuple:
+    """The output keys the planner reads of one tier on d: the keys under its prefix and its
+    alternatives' (outcomes, points, routes; not the display values `#obs...`), with every output
+    they read, in the one-firm compile's (dependency) order; None (every output) if that compile
+    has a key the table compile lacks. The dependencies come from the table compile of the same
+    blocks (compile_all): it binds the same outputs, and a few more intermediates (a 128-bit
+    cast of a column, a column already for the closures), so following them covers every output
+    a closure reads."""
+    from srdi.engine.assess import compile_row, compile_table
+
+    c = compile_table(d, mode)
+    one = compile_row(d, mode).values
+    if not one.keys() <= c.values.keys():
+        return None
+    plan = next(p for p in c.plans if p.tier == tier)
+    prefixes, todo = [], [plan]
+    while todo:
+        p = todo.pop()
+        prefixes.append(p.prefix)
+        todo.extend(p.subs)
+
+    def ours(k: str) -> bool:
+        return any(k.startswith(p) and k[len(p):len(p) + 1] in ("/", "#", "~") for p in prefixes) \
+            and not k.rpartition("#")[2].startswith("obs")
+
+    need: set = set()
+    todo_k = [k for k in c.values if ours(k)]
+    while todo_k:
+        k = todo_k.pop()
+        if k not in need:
+            need.add(k)
+            todo_k.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
+    return tuple(k for k in one if k in need)
 
 
 # Rows up to which the one-firm engine is used instead of one table call: it takes ~0.13 ms a row,
