@@ -493,65 +493,36 @@ class ScoreOracle:
                 tab = t[1] if len(t[0]) > 1 else {k[0]: v for k, v in t[1].items()}
                 self.route_tabs.append((get, tab, max(pos[j] for j in t[0]), any(t[1].values()),
                                         tuple(pos[j] for j in t[0]), t[1]))
-
-    def partial(self, idx: tuple, tch: frozenset) -> bool:
-        """Whether some completion of a node (levels fixed at the first len(idx) positions; `tch`
-        the fields touched by the fixed levels and every remaining lever) can pass: tables whose
-        levers are all fixed give their value, the others their best value."""
-        if self.gate.route_true:
-            return True
-        j = len(idx)
-        for inp in self.route_fb:
-            if inp & tch:
-                return True
-        for get, tab, last, anytrue, _, _ in self.route_tabs:
-            if (tab[get(idx)] if last < j else anytrue):
-                return True
-        if self.sure_short:
-            return False
-        tot = self.const_tot
-        per = list(self.const_per)
-        for (get, tab, ci, last, best, _, _), m in zip(self.exact, self.exact_min):
-            v = tab[get(idx)] if last < j else best
-            if m is not None and v < m:
-                return False
-            tot += v
-            if ci is not None:
-                per[ci] += v
-        for (inp, lo, mx, ci), m in zip(self.fallback, self.fb_min):
-            v = mx if inp & tch else lo
-            if m is not None and v < m:
-                return False
-            tot += v
-            if ci is not None:
-                per[ci] += v
-        if tot < self.gate.line:
-            return False
-        return all(m is None or per[i] >= m for i, m in enumerate(self.cats))
+        self._prepare_layers(n)
 
     def closed(self, idx: tuple):
-        """What `child` needs of a node (levels fixed at its first len(idx) positions): the points
+        """What `prefix` needs of a node (levels fixed at its first len(idx) positions): the points
         of the exact tables it has closed (all their levers fixed), in total and per category;
         None if one of them falls below its indicator's minimum (nothing below passes)."""
-        j = len(idx)
-        tot = 0
-        per = [0] * len(self.cats)
-        for (get, tab, ci, last, _, _, _), m in zip(self.exact, self.exact_min):
-            if last < j:
-                v = tab[get(idx)]
-                if m is not None and v < m:
-                    return None
-                tot += v
-                if ci is not None:
-                    per[ci] += v
+        return self._add(self._closed_at[len(idx)], idx, 0, [0] * len(self.cats))
+
+    @staticmethod
+    def _add(tables: list, idx: tuple, tot: int, per: list):
+        """tot and per (changed in place) plus the points at idx of `tables` [(get, tab,
+        category, minimum)]; None if one falls below its minimum."""
+        for get, tab, ci, m in tables:
+            v = tab[get(idx)]
+            if m is not None and v < m:
+                return None
+            tot += v
+            if ci is not None:
+                per[ci] += v
         return tot, per
 
     def prefix(self, node, idx: tuple, tch: frozenset):
         """What the children of a node at `idx` (one more lever fixed, touching `tch`) share, from
         the node's `closed` sums: True (a direct route lets them through), False (none can pass),
         or the points of the tables not closing at the new lever, with the tables and routes that
-        do (`child_ok` reads those for each child). The A* asks this of every child it makes;
-        the whole sum over the tables per child (partial) was most of the time of some plans."""
+        do (`child_ok` reads those for each child). Whether some completion of a child (`tch`:
+        the fields touched by its fixed levels and every remaining lever) can pass: tables whose
+        levers are all fixed give their value, the others their best value, indicators without a
+        table their maximum if touched, else their baseline. The A* asks this of every child it
+        makes; the whole sum over the tables per child was most of the time of some plans."""
         if self.gate.route_true:
             return True
         j = len(idx)  # the new lever's position
@@ -569,7 +540,7 @@ class ScoreOracle:
                 return True
         if self.sure_short or node is None:
             return False if not rclose else (None, None, (), rclose)
-        lay = self._layers[j + 1]
+        lay = self._layers[min(j + 1, len(self._layers) - 1)]  # (no lever at all: idx () at depth 0)
         if lay is None:  # an open table's best falls below its minimum
             return False if not rclose else (None, None, (), rclose)
         open_tot, open_per, closing = lay
@@ -585,7 +556,7 @@ class ScoreOracle:
         return tot, per, closing, rclose
 
     def child_ok(self, pre, idx: tuple) -> bool:
-        """partial(idx, tch) for a child, from its node's `prefix` (same tch)."""
+        """Whether some completion of the child `idx` can pass, from its node's `prefix`."""
         if pre is True or pre is False:
             return pre
         tot, per, closing, rclose = pre
@@ -595,14 +566,10 @@ class ScoreOracle:
         if tot is None:
             return False
         if closing:
-            per = list(per)
-            for get, tab, ci, m in closing:
-                v = tab[get(idx)]
-                if m is not None and v < m:
-                    return False
-                tot += v
-                if ci is not None:
-                    per[ci] += v
+            r = self._add(closing, idx, tot, list(per))
+            if r is None:
+                return False
+            tot, per = r
         if tot < self.gate.line:
             return False
         for m, v in zip(self.cats, per):
@@ -613,8 +580,10 @@ class ScoreOracle:
     def _prepare_layers(self, n: int) -> None:
         """Per depth j (levels fixed at positions < j): the best points of the tables still open
         (in total and per category; None if one is below its minimum whatever its levels) and the
-        tables closing at position j - 1 (child)."""
+        tables closing at position j - 1 (prefix, child_ok)."""
         self._layers = []
+        self._closed_at = [[(get, tab, ci, m) for (get, tab, ci, last, _, _, _), m in zip(self.exact, self.exact_min)
+                            if last < j] for j in range(n + 1)]
         for j in range(n + 1):
             tot, per, closing, short = 0, [0] * len(self.cats), [], False
             for (get, tab, ci, last, best, _, _), m in zip(self.exact, self.exact_min):
@@ -631,8 +600,7 @@ class ScoreOracle:
         """Prepare `cost_bound` for the levers in the enumeration order (F: the fields each
         touches): per exact table, the upper concave envelope of (cost of its levels, points gained
         over its levels at 0), and a family of tables on disjoint levers (largest possible gain
-        first); per direct route, the levers touching it. Also the layers of `child`."""
-        self._prepare_layers(len(levers))
+        first); per direct route, the levers touching it."""
         self._cheap = [min(a.cost for a in o) for o in levers]
         self._route_pos = [tuple(p for p in range(len(levers)) if F[p] & inp) for inp in self.route_fb]
         self._relevant = {p for ps in self._route_pos for p in ps} | {p for e in self.exact for p in e[5]} \
@@ -800,8 +768,10 @@ class ScoreOracle:
         return ScoreOracle(*self.args, pos=pos)
 
     def __call__(self, idx: tuple, tch: frozenset) -> bool:
-        """Whether a complete combination can pass: `partial` with every lever fixed."""
-        return self.partial(idx, tch)
+        """Whether a complete combination (every lever fixed; `tch` the fields it touches) can
+        pass: the combination read as the child of its levels but the last."""
+        parent = idx[:-1]
+        return self.child_ok(self.prefix(self.closed(parent), parent, tch), idx)
 
 
 def merge_oracles(oracles: list) -> list:
