@@ -17,6 +17,7 @@ has one (`topup_*`) compared with the proven optimum (ratios over the firms wher
 The load average is printed before and after: timings on a shared machine are noisy.
 The last line has a stable shape: `RESULT key=value ...`.
 """
+import gc
 import os
 import statistics
 import sys
@@ -51,6 +52,8 @@ def plans(alts: int, repeats: int):
         p = validate_profile(c["profile"])
         for tier in ("srdi_sme", "little_giant"):
             out = make_plan(p, c["as_of"], tier, alternatives=alts)  # warm: compiled packs cached
+            gc.collect()  # and frozen, as srdi serve does after its warm-up (see real_plans)
+            gc.freeze()
             ts = []
             for _ in range(repeats):
                 t = time.perf_counter()
@@ -83,6 +86,10 @@ def real_plans(target: str, n: int = REAL_SAMPLE, pop: int = 20_000, seed: int =
     step = max(1, len(fail) // n)
     profs = [row_to_profile(F.row(i, named=True)) for i in fail[::step][:n]]
     make_plan(profs[0], as_of, target, alternatives=0)  # warm the compiled packs
+    # as `srdi serve` does after its warm-up (srdi.web.app.warm_up): what is compiled goes into the
+    # permanent GC generation, so full collections during the plans do not walk it
+    gc.collect()
+    gc.freeze()
     out = []
     for p in profs:
         t = time.perf_counter()
