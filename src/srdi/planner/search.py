@@ -112,9 +112,10 @@ def tier_plan(d: dt.date, mode: str, tier: str):
 
 def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
     """One tier of one row with the one-firm engine (closures compiled once per date and mode,
-    no explanation built): (values by output key, TierPlan). Only the tier's own outputs (its
-    alternatives' included) and what they read are computed, not the other tiers of the date nor
-    the display values (about half of a row's outputs on an R2022 date)."""
+    no explanation built): (values by output key, TierPlan). Once the (date, tier) is evaluated
+    often, only the tier's own outputs (its alternatives' included) and what they read are
+    computed, not the other tiers of the date nor the display values (45-91 of an R2022 date's
+    270 outputs, tier_outputs)."""
     from srdi.engine.assess import compile_row, run_row
 
     c = compile_row(d, mode)
