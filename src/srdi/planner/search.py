@@ -131,7 +131,7 @@ def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
     return run_row(c, row, tier_outputs(d, mode, tier)), plan
 
 
-SCALAR_ALL = 32  # one-tier evaluations of a (date, mode, tier) done with every output first
+SCALAR_ALL = 128  # one-tier evaluations of a (date, mode, tier) done with every output first
 _SCALAR_CALLS: dict = {}
 
 
