@@ -120,19 +120,22 @@ def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
 
     c = compile_row(d, mode)
     plan = next(p for p in c.plans if p.tier == tier)
-    # the outputs to compute come from the table compile (~20 ms a date, once a process): worth it
-    # once a (date, tier) is evaluated often, not for the few evaluations of a small plan
-    k = (d, mode, tier)
-    n = _SCALAR_CALLS.get(k, 0)
-    if n < SCALAR_ALL:
-        if len(_SCALAR_CALLS) < 10_000:
-            _SCALAR_CALLS[k] = n + 1
-        return run_row(c, row), plan
+    # the outputs to compute come from the table compile (~20 ms a date, once a process): at once
+    # where the tables of the date are compiled already, else once the (date, tier) is evaluated
+    # often, not for the few evaluations of a small plan
+    if (d, mode) not in _TABLES_READY:
+        k = (d, mode, tier)
+        n = _SCALAR_CALLS.get(k, 0)
+        if n < SCALAR_ALL:
+            if len(_SCALAR_CALLS) < 10_000:
+                _SCALAR_CALLS[k] = n + 1
+            return run_row(c, row), plan
     return run_row(c, row, tier_outputs(d, mode, tier)), plan
 
 
 SCALAR_ALL = 128  # one-tier evaluations of a (date, mode, tier) done with every output first
 _SCALAR_CALLS: dict = {}
+_TABLES_READY: set = set()  # (date, mode) whose table compile the Evaluator has used in this process
 
 
 @functools.lru_cache(maxsize=256)
@@ -243,6 +246,7 @@ class Evaluator:
         from .bulk import candidate_frame, table_inputs, table_ok
 
         c = compile_table(d, mode)
+        _TABLES_READY.add((d, mode))
         sch = {k: column_dtype(k, c.ctx.local_kinds) for k in table_inputs(d, mode, tuple(keys))}
         df = candidate_frame(base, combos, d, params, sch, self._eff(base, d, params))
         out = table_ok(df, d, mode, tuple(keys), conformed=True)
@@ -270,6 +274,7 @@ class Evaluator:
 
         keys = (f"{tier}#ok",)
         c = compile_table(d, mode)
+        _TABLES_READY.add((d, mode))
         sk = (d, mode, keys)
         sch = self._schema.get(sk)
         if sch is None:
@@ -292,6 +297,7 @@ class Evaluator:
         from srdi.engine.frame import column_dtype
 
         c = compile_table(d, mode)
+        _TABLES_READY.add((d, mode))
         cols = tuple(sorted(set().union(*rows)))
         sch = self._schema.get(cols)
         if sch is None:
