@@ -658,11 +658,11 @@ def test_steps_first_and_tier_first_judge_alike():
     combos += [tuple(acts) + (t,) for t in titles] + [tuple(acts[::2]) + (t,) for t in titles]
     combos += [tuple(acts[1::2]) + (t,) for t in titles]
     batch = [(0, c) for c in combos]
-    tier_first = pl_.check(tier, T, rowT, batch)
-    failed_tf = {i for i, _ in pl_._step_failed}
+    tier_first, failed = pl_.check(tier, T, rowT, batch)
+    failed_tf = {i for i, _ in failed}
     pl_._steps_first.add((tier, T))
-    steps_first = pl_.check(tier, T, rowT, batch)
-    failed_sf = {i for i, _ in pl_._step_failed}
+    steps_first, failed = pl_.check(tier, T, rowT, batch)
+    failed_sf = {i for i, _ in failed}
     assert steps_first == tier_first
     assert any(tier_first) and not all(tier_first)
     assert failed_sf and len(failed_sf) < len(batch)

@@ -1069,11 +1069,6 @@ class Planner:
         self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
         self._reads: dict = {}  # evaluation context -> the inputs the tier reads then (outcomes)
-        # (evaluation context, date) -> {id(action): (action, its element of the step key or None)};
-        # the action is held, so its id is not reused while the entry lives (outcomes)
-        self._elems: dict = {}
-        self._eff_fields: dict = {}  # date -> {id(action): (action, fields it changes by then)} (check)
-        self._step_failed: list = []  # the last check's (batch index, step) failing a title-chain step
         self._steps_first: set = set()  # (tier, date) whose title-chain steps are judged first (check)
         self.learn_steps = True  # nogoods from failing title-chain steps, steps judged first (tests turn it off)
         self.nogoods: dict = {}  # (tier, date, branch) -> (levers, the steps' nogoods) of each search
@@ -1413,9 +1408,9 @@ class Planner:
             batch = [(c, acts) for c, _, acts in batch]
             c_last = batch[-1][0] if batch else 0
             dr.evaluated += len(batch)
-            ok = self.check(tier, T, rowT, batch) if batch else []
+            ok, failed = self.check(tier, T, rowT, batch) if batch else ([], [])
             n_bad = sum(len(b) for _, b in nogoods)
-            for i, st in (self._step_failed if batch else ()):
+            for i, st in failed:
                 if st in steps:
                     L, bad = steps[st]
                     bad.add(tuple(idxs[i][j] for j in L))
@@ -1654,21 +1649,7 @@ class Planner:
                 out[(t0, T0)] = (tuple(L) + (ti,), set())
         return out
 
-    def _touched_at(self, acts, at: dt.date) -> frozenset:
-        """The fields the actions in effect on `at` change (fields_of), from a memo per action."""
-        memo = self._eff_fields.get(at)
-        if memo is None:
-            memo = self._eff_fields[at] = {}
-        out: frozenset = frozenset()
-        for a in acts:
-            m = memo.get(id(a))
-            if m is None or m[0] is not a:
-                m = memo[id(a)] = (a, frozenset(fields_of([a])) if a.eff is None or a.eff <= at else frozenset())
-            if m[1]:
-                out = out | m[1]
-        return out
-
-    def check(self, tier: str, T: dt.date, rowT: dict, batch: list) -> list[bool]:
+    def check(self, tier: str, T: dt.date, rowT: dict, batch: list) -> tuple[list[bool], list]:
         """Whether each combination of the batch passes `tier` on T, title-chain steps included.
 
         Which is judged first, the tier or its steps, is chosen per (tier, date): the tier first,
@@ -1676,22 +1657,23 @@ class Planner:
         firms whose plans take longest: 1,095 of 1,100 pass, 25 pass the step). From then on the
         steps come first: a step reads only the levers in effect on its earlier date, so its
         outcomes are shared by many combinations (cached by those levers) and cost few engine
-        rows, and the tier is evaluated only for the combinations left. Combinations failing a
-        step are listed in self._step_failed (Planner.search learns nogoods from them)."""
+        rows, and the tier is evaluated only for the combinations left. Returns the verdicts and
+        the (batch index, step) of the combinations failing a step (Planner.search learns nogoods
+        from them)."""
         _, gate, _ = self.analyse(tier, T, rowT, self.mode)
         good = [False] * len(batch)
         groups: dict[tuple, list[int]] = {}
         n_ok = 0
-        failed = self._step_failed = []  # (batch index, step) of combinations failing a step
+        failed: list = []  # (batch index, step) of combinations failing a step
         for i, (_, acts) in enumerate(batch):
-            if not gate.allows(self._touched_at(acts, T)):
+            if not gate.allows(fields_of([a for a in acts if a.eff is None or a.eff <= T])):
                 continue
             ok0 = True
             steps = []
             for a in acts:
                 for t0, T0 in a.checks:
                     _, g0, _ = self.analyse(t0, T0, rowT, "application")
-                    if not g0.allows(self._touched_at(acts, T0)):
+                    if not g0.allows(fields_of([b for b in acts if b.eff is None or b.eff <= T0])):
                         ok0 = False
                     steps.append((t0, T0))
             if ok0:
@@ -1729,7 +1711,7 @@ class Planner:
             steps_ok()
             if self.learn_steps and groups and n_pass * 2 > n_tier >= 4 and len(failed) * 2 > n_pass:
                 self._steps_first.add((tier, T))
-        return good
+        return good, failed
 
     def outcomes(self, rowT: dict, row_year: int, combos: list[tuple], at: dt.date, tier: str, mode: str) -> list:
         """`tier#ok` of rowT with each combo applied, judged on `at` (cached, see Evaluator)."""
@@ -1740,20 +1722,7 @@ class Planner:
         rel = self._reads.get(ctx)
         if rel is None:
             rel = self._reads[ctx] = frozenset(tier_inputs(tier_plan(at, mode, tier)))
-        memo = self._elems.get((ctx, at))
-        if memo is None:
-            memo = self._elems[(ctx, at)] = {}
-        keys = []
-        for acts in combos:
-            els = []
-            for a in acts:
-                m = memo.get(id(a))
-                if m is None or m[0] is not a:
-                    # action_key's element of an action in effect on `at` changing an input read then
-                    m = memo[id(a)] = (a, None if fields_of([a]).isdisjoint(rel) else _key_element(a, at))
-                if m[1] is not None:
-                    els.append(m[1])
-            keys.append((ctx, frozenset(els)))
+        keys = [(ctx, action_key([a for a in acts if not fields_of([a]).isdisjoint(rel)], at)) for acts in combos]
         miss: dict = {}  # key not cached -> a combination giving it (each evaluated once)
         for k, acts in zip(keys, combos):
             if k not in cache and k not in miss:
@@ -1845,17 +1814,15 @@ def _titles_key(titles, at: dt.date) -> tuple:
     return tuple(sorted(out, key=repr))
 
 
-def _key_element(a, at: dt.date):
-    """An action as the engine sees it on `at` (titles by their validity then), None when it
-    is not in effect yet."""
-    if a.eff is not None and a.eff > at:
-        return None
-    if a.lever in ("title", "high_tech_enterprise"):
-        return (a.lever, _titles_key(a.amount, at))
-    return (a.lever, a.year, a.amount)
-
-
 def action_key(acts, at: dt.date) -> frozenset:
     """The effective actions of a combination on `at`, as the engine sees them (titles by their
     validity on `at`)."""
-    return frozenset(e for e in (_key_element(a, at) for a in acts) if e is not None)
+    out = []
+    for a in acts:
+        if a.eff is not None and a.eff > at:
+            continue
+        if a.lever in ("title", "high_tech_enterprise"):
+            out.append((a.lever, _titles_key(a.amount, at)))
+        else:
+            out.append((a.lever, a.year, a.amount))
+    return frozenset(out)
