@@ -50,7 +50,7 @@ def pytest_configure(config):
 
 
 def run_closures(comp, value, row: dict):
-    """Evaluate `value`, built by a Compiler over ClosureOps (the one-firm backend), for one row:
+    """Evaluate `value`, built by a Compiler over RowOps (the one-firm backend), for one row:
     the outputs it bound first, in order, as engine.assess.run_row does."""
     e = dict(row)
     for k, f in comp.out.items():

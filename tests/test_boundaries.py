@@ -11,7 +11,7 @@ import pytest
 
 from srdi.engine.blocks import PT, Compiler, Entry
 from srdi.engine.measures import FIN_COUNT, FIN_MONEY, RATIOS, Ctx, path_kind
-from srdi.engine.ops import ClosureOps
+from srdi.engine.rowcode import RowOps
 from srdi.engine.packs import PACK_FILES, load_pack, local_packs, resolve_pack
 from srdi.engine.syntax import Test
 from conftest import run_closures
@@ -113,7 +113,7 @@ def row_at(t: Test, delta: int) -> dict:
 
 
 def evaluate(t: Test, row: dict):
-    c = Compiler(ClosureOps(), Ctx(as_of=AS_OF, mode="application"))
+    c = Compiler(RowOps(), Ctx(as_of=AS_OF, mode="application"))
     for prov, lp in local_packs().items():
         for k, spec in lp["inputs"].items():
             c.ctx.local_kinds[f"local_indicators.{k}"] = spec["kind"]
@@ -174,7 +174,7 @@ def test_band_edges_score_the_favourable_band(pid, n):
             if t.op == "==" and side != 0:
                 continue
             row = row_at(t, side)
-            c = Compiler(ClosureOps(), Ctx(as_of=AS_OF, mode="application"))
+            c = Compiler(RowOps(), Ctx(as_of=AS_OF, mode="application"))
             lo, hi = c.indicator(n, "x", None, [])
             lo, hi = run_closures(c, lo, row), run_closures(c, hi, row)
             assert lo == hi, f"{n.id}: undetermined at {t.text}"

@@ -2,13 +2,14 @@
 null-divisor floats) give what the one-row closures give, including nulls and unknown values."""
 import polars as pl
 
-from srdi.engine.ops import ClosureOps, PolarsOps
+from srdi.engine.ops import PolarsOps
+from srdi.engine.rowcode import RowOps
 
 
 def _both(build, rows: dict):
     """Evaluate build(ops, col) with both backends over the columns in `rows`."""
     df = pl.DataFrame(rows)
-    po, co = PolarsOps(), ClosureOps()
+    po, co = PolarsOps(), RowOps()
     got = df.select(build(po, po.col).alias("x"))["x"].to_list()
     f = build(co, co.col)
     want = [f(dict(r)) for r in df.iter_rows(named=True)]

@@ -764,14 +764,13 @@ def test_child_score_checks_equal_the_whole_sum(monkeypatch):
 
 @pytest.mark.parametrize("d", [dt.date(2025, 6, 1), dt.date(2026, 6, 1), dt.date(2027, 12, 1)])
 @pytest.mark.parametrize("mode", ["application", "review"])
-def test_one_tier_evaluations_equal_the_whole_row(monkeypatch, d, mode):
+def test_one_tier_evaluations_equal_the_whole_row(d, mode):
     """The search evaluates one tier of a row (search.tier_outputs: its outputs and what they
     read, not the other tiers nor the display values); every output it computes equals the whole
     row's evaluation, on the fixtures and on synthetic firms, for every tier of the date."""
     from srdi.engine.assess import compile_row, run_row
     from srdi.planner.search import tier_outputs
 
-    monkeypatch.setattr(search, "SCALAR_ALL", 0)  # one tier from the first evaluation
     c = compile_row(d, mode)
     rows = [profile_row(validate_profile(_profile(n)).to_contract_dict())
             for n in ("step_fails", "tech_staff_minimum", "rd_each_year_big", "side_effect_shed")]

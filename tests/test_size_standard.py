@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from srdi.engine.measures import Ctx, measure
-from srdi.engine.ops import ClosureOps
+from srdi.engine.rowcode import RowOps
 from srdi.engine.packs import size_table
 from srdi.engine.syntax import parse_value
 
@@ -16,7 +16,7 @@ def classify(industry, **vals):
     row = {"size_industry": industry}
     for k, v in vals.items():
         row[f"financials.{Y1}.{LETTER[k]}"] = v
-    o = ClosureOps()
+    o = RowOps()
     ctx = Ctx(as_of=dt.date(Y1 + 1, 5, 1), mode="application")
     return measure(o, ctx, "size_class", Y1).num(dict(row)), measure(o, ctx, "size_sme", Y1).num(dict(row))
 

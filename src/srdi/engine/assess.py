@@ -1,21 +1,22 @@
 """Assess enterprises: choose the regime, compile the packs once, evaluate, explain.
 
-`assess_profile` serves one firm (the CLI, the API): it evaluates with closures compiled once
-(ClosureOps), so that a one-firm run needs no Polars import. `compile_table` + `evaluate_table` serve tables of any size
+`assess_profile` serves one firm (the CLI, the API): it evaluates one Python function generated
+from the blocks once per (as-of, mode) (rowcode.RowOps), so that a one-firm run needs no Polars import. `compile_table` + `evaluate_table` serve tables of any size
 with the very same blocks over Polars columns; `explain_row` reads one row of either.
 """
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import Compiler, TierPlan
 from .explain import OUT, Explainer, fmt_value
 from .measures import Ctx, measure
-from .ops import ClosureOps, PolarsOps
+from .ops import PolarsOps
 from .packs import choose_regime, parse_date, resolve_pack, size_table
+from .rowcode import RowOps, row_function
 
 CONTRACT_VERSION = 1
 
@@ -26,8 +27,10 @@ class Compiled:
     mode: str
     regime: str
     plans: list[TierPlan]
-    values: dict[str, Any]  # closures (one row) or Polars expressions, by output key
+    values: dict[str, Any]  # rowcode.Src (one row) or Polars expressions, by output key
     ctx: Ctx
+    ops: Any = None
+    runners: dict = field(default_factory=dict)  # one row: generated functions by the outputs they compute
 
 
 def compile_all(ops, as_of: dt.date, mode: str) -> Compiled:
@@ -41,7 +44,7 @@ def compile_all(ops, as_of: dt.date, mode: str) -> Compiled:
     y1 = as_of.year - 1
     comp.out["size#class"] = measure(ops, ctx, "size_class", y1).num
     comp.out["size#sme"] = measure(ops, ctx, "size_sme", y1).num
-    return Compiled(as_of, mode, choice.regime, plans, comp.out, ctx)
+    return Compiled(as_of, mode, choice.regime, plans, comp.out, ctx, ops)
 
 
 # ---------------------------------------------------------------------------- one enterprise
@@ -63,28 +66,22 @@ def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: st
 
 @functools.lru_cache(maxsize=64)
 def compile_row(as_of: dt.date, mode: str) -> Compiled:
-    """Compile every tier for (as_of, mode) into closures over one row, once per process."""
+    """Compile every tier for (as_of, mode) into expressions over one row, once per process."""
     from .packs import save_cache
 
-    c = compile_all(ClosureOps(), as_of, mode)
+    c = compile_all(RowOps(), as_of, mode)
     save_cache()
     return c
 
 
 def run_row(c: Compiled, row: dict[str, Any], keys: tuple | None = None) -> dict[str, Any]:
     """Evaluate one row: the inputs and every output, by key (outputs come in dependency order).
-    `keys`: only these outputs, in dependency order with everything they read (the planner's
-    search.tier_outputs)."""
-    e = dict(row)
-    if keys is None:
-        for k, f in c.values.items():
-            e[k] = f(e)
-    else:
-        vals = c.values
-        for k in keys:
-            e[k] = vals[k](e)
-    e.pop("@item", None)
-    return e
+    `keys`: only these outputs, in dependency order with everything they read (rowcode.needed;
+    the planner's search.tier_outputs). One generated function per set of keys, made on first use."""
+    f = c.runners.get(keys)
+    if f is None:
+        f = c.runners[keys] = row_function(c.ops, c.values, keys)
+    return f(row)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -2,7 +2,7 @@
 
 A measure is an exact rational `num / den` over input columns (money in fen, percents scaled by
 10^4), so that every threshold is decided by integer arithmetic (convention C2), plus a float
-`obs` used only for display. One definition serves one firm (ClosureOps) and a table (PolarsOps).
+`obs` used only for display. One definition serves one firm (rowcode.RowOps) and a table (PolarsOps).
 """
 from __future__ import annotations
 

@@ -111,48 +111,26 @@ def tier_plan(d: dt.date, mode: str, tier: str):
 
 
 def scalar_tier(row: dict, d: dt.date, mode: str, tier: str):
-    """One tier of one row with the one-firm engine (closures compiled once per date and mode,
-    no explanation built): (values by output key, TierPlan). Once the (date, tier) is evaluated
-    often, only the tier's own outputs (its alternatives' included) and what they read are
-    computed, not the other tiers of the date nor the display values (45-91 of an R2022 date's
-    270 outputs, tier_outputs)."""
+    """One tier of one row with the one-firm engine (one function generated per date and mode, no
+    explanation built): (values by output key, TierPlan). Only the tier's own outputs (its
+    alternatives' included) and what they read are computed, not the other tiers of the date
+    nor the display values (45-91 of an R2022 date's 270 outputs, tier_outputs)."""
     from srdi.engine.assess import compile_row, run_row
 
     c = compile_row(d, mode)
     plan = next(p for p in c.plans if p.tier == tier)
-    # the outputs to compute come from the table compile (~20 ms a date, once a process): at once
-    # where the tables of the date are compiled already, else once the (date, tier) is evaluated
-    # often, not for the few evaluations of a small plan
-    if (d, mode) not in _TABLES_READY:
-        k = (d, mode, tier)
-        n = _SCALAR_CALLS.get(k, 0)
-        if n < SCALAR_ALL:
-            if len(_SCALAR_CALLS) < 10_000:
-                _SCALAR_CALLS[k] = n + 1
-            return run_row(c, row), plan
     return run_row(c, row, tier_outputs(d, mode, tier)), plan
-
-
-SCALAR_ALL = 128  # one-tier evaluations of a (date, mode, tier) done with every output first
-_SCALAR_CALLS: dict = {}
-_TABLES_READY: set = set()  # (date, mode) whose table compile the Evaluator has used in this process
 
 
 @functools.lru_cache(maxsize=256)
 def tier_outputs(d: dt.date, mode: str, tier: str) -> tuple:
     """The output keys the planner reads of one tier on d: the keys under its prefix and its
     alternatives' (outcomes, points, routes; not the display values `#obs...`), with every output
-    they read, in the one-firm compile's (dependency) order; None (every output) if that compile
-    has a key the table compile lacks. The dependencies come from the table compile of the same
-    blocks (compile_all): it binds the same outputs, and a few more intermediates (a 128-bit
-    cast of a column, a column already for the closures), so following them covers every output
-    a closure reads."""
-    from srdi.engine.assess import compile_row, compile_table
+    they read, in dependency order."""
+    from srdi.engine.assess import compile_row
+    from srdi.engine.rowcode import needed
 
-    c = compile_table(d, mode)
-    one = compile_row(d, mode).values
-    if not one.keys() <= c.values.keys():
-        return None
+    c = compile_row(d, mode)
     plan = next(p for p in c.plans if p.tier == tier)
     prefixes, todo = [], [plan]
     while todo:
@@ -164,14 +142,7 @@ def tier_outputs(d: dt.date, mode: str, tier: str) -> tuple:
         return any(k.startswith(p) and k[len(p):len(p) + 1] in ("/", "#", "~") for p in prefixes) \
             and not k.rpartition("#")[2].startswith("obs")
 
-    need: set = set()
-    todo_k = [k for k in c.values if ours(k)]
-    while todo_k:
-        k = todo_k.pop()
-        if k not in need:
-            need.add(k)
-            todo_k.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
-    return tuple(k for k in one if k in need)
+    return needed(c.values, [k for k in c.values if ours(k)])
 
 
 # Rows up to which the one-firm engine is used instead of one table call: it takes ~0.13 ms a row,
@@ -246,7 +217,6 @@ class Evaluator:
         from .bulk import candidate_frame, table_inputs, table_ok
 
         c = compile_table(d, mode)
-        _TABLES_READY.add((d, mode))
         sch = {k: column_dtype(k, c.ctx.local_kinds) for k in table_inputs(d, mode, tuple(keys))}
         df = candidate_frame(base, combos, d, params, sch, self._eff(base, d, params))
         out = table_ok(df, d, mode, tuple(keys), conformed=True)
@@ -274,7 +244,6 @@ class Evaluator:
 
         keys = (f"{tier}#ok",)
         c = compile_table(d, mode)
-        _TABLES_READY.add((d, mode))
         sk = (d, mode, keys)
         sch = self._schema.get(sk)
         if sch is None:
@@ -297,7 +266,6 @@ class Evaluator:
         from srdi.engine.frame import column_dtype
 
         c = compile_table(d, mode)
-        _TABLES_READY.add((d, mode))
         cols = tuple(sorted(set().union(*rows)))
         sch = self._schema.get(cols)
         if sch is None:
