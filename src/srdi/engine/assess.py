@@ -14,7 +14,7 @@ from typing import Any
 from .blocks import Compiler, TierPlan
 from .explain import OUT, Explainer, fmt_value
 from .measures import Ctx, measure
-from .ops import PolarsOps
+from .ops import SCALE_PREFIX, PolarsOps
 from .packs import choose_regime, parse_date, resolve_pack, size_table
 from .rowcode import RowOps, row_function
 
@@ -132,7 +132,7 @@ def input_columns(c: Compiled) -> list[str]:
     cols: list[str] = []
     for e in c.values.values():
         for name in e.meta.root_names():
-            if name not in cols and name not in c.values:
+            if name not in cols and name not in c.values and not name.startswith(SCALE_PREFIX):
                 cols.append(name)
     return cols
 
@@ -171,8 +171,15 @@ def evaluation_plan(as_of: dt.date, mode: str, keys: tuple | None = None) -> tup
             todo.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
     stages = tuple(s for s in (tuple(k for k in st if k in need) for st in _stages(as_of, mode)) if s)
     inputs = tuple(dict.fromkeys(n for k in c.values if k in need for n in c.values[k].meta.root_names()
-                                 if n not in c.values))
+                                 if n not in c.values and not n.startswith(SCALE_PREFIX)))
     return stages, inputs, wanted
+
+
+@functools.lru_cache(maxsize=64)
+def _scale_columns(as_of: dt.date, mode: str) -> tuple:
+    """The constant divisor columns the table compile reads (ops.scale_column)."""
+    c = compile_table(as_of, mode)
+    return tuple(dict.fromkeys(n for e in c.values.values() for n in e.meta.root_names() if n.startswith(SCALE_PREFIX)))
 
 
 SMALL_TABLE = 20_000  # rows: below this, eager stages (Polars' query planning costs more than it saves)
@@ -186,12 +193,12 @@ def evaluate_table(df, as_of: Any, mode: str = "application", keys: Any = None, 
     only what they depend on is computed. `conformed`: df already holds the needed inputs with the
     engine dtypes (skips the casts).
     """
-    from .frame import conform
+    from .frame import conform, with_scales
 
     as_of = parse_date(as_of)
     c = compile_table(as_of, mode)
     stages, inputs, wanted = evaluation_plan(as_of, mode, None if keys is None else tuple(keys))
-    f = df if conformed else conform(df, inputs, c.ctx.local_kinds)
+    f = with_scales(df if conformed else conform(df, inputs, c.ctx.local_kinds), _scale_columns(as_of, mode))
     if f.height <= SMALL_TABLE:
         for stage in stages:
             f = f.with_columns([c.values[k].alias(k) for k in stage])

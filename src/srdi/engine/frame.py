@@ -160,13 +160,31 @@ def rows_to_frame(rows: Iterable[dict[str, Any]], columns: Iterable[str], local_
     return pl.DataFrame(data, schema=schema)
 
 
+def with_scales(df, columns: Iterable[str]):
+    """df with the constant divisor columns among `columns` (ops.scale_column) it lacks, as data:
+    a literal would be folded back into a division by a constant."""
+    import polars as pl
+
+    from .ops import SCALE_PREFIX
+
+    have = set(df.columns)
+    add = [pl.Series(c, [float(int(c[len(SCALE_PREFIX):]))], dtype=pl.Float64).new_from_index(0, df.height)
+           for c in dict.fromkeys(columns) if c.startswith(SCALE_PREFIX) and c not in have]
+    return df.with_columns(add) if add else df
+
+
 def conform(df, columns: Iterable[str], local_kinds: dict | None = None):
     """Add typed null columns for inputs the table lacks; cast the others to the engine dtypes."""
     import polars as pl
 
+    from .ops import SCALE_PREFIX
+
     exprs = []
+    df = with_scales(df, columns)
     have = set(df.columns)
     for c in dict.fromkeys(columns):
+        if c.startswith(SCALE_PREFIX):
+            continue
         dt = column_dtype(c, local_kinds)
         exprs.append(pl.col(c).cast(dt) if c in have else pl.lit(None, dtype=dt).alias(c))
     return df.with_columns(exprs) if exprs else df

@@ -16,6 +16,13 @@ import operator as _op
 from typing import Any, Callable
 
 
+SCALE_PREFIX = "#scale:"  # columns holding one constant divisor (PolarsOps.to_float, frame.with_scales)
+
+
+def scale_column(scale: int) -> str:
+    return f"{SCALE_PREFIX}{int(scale)}"
+
+
 # comparison operators; the same functions build Polars expressions from Exprs
 _CMP = {">=": _op.ge, ">": _op.gt, "<=": _op.le, "<": _op.lt, "==": _op.eq, "!=": _op.ne}
 
@@ -201,7 +208,12 @@ class PolarsOps:
         return pl.when(anynull).then(None).otherwise(pl.max_horizontal(xs))
 
     def to_float(self, a, scale: float = 1.0):
-        return a.cast(self.pl.Float64) / scale
+        if scale == 1:
+            return a.cast(self.pl.Float64)
+        # Polars divides a column by a constant as a product with its inverse, 1 ulp off the quotient
+        # (16500 / 10^4 gives 1.6500000000000001): dividing by a column holding the constant gives the
+        # correctly rounded quotient, as Python's float(v) / scale does for one row
+        return a.cast(self.pl.Float64) / self.pl.col(scale_column(scale))
 
     def div_float(self, a, b):
         pl = self.pl
