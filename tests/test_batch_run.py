@@ -136,3 +136,8 @@ def test_bench_prints_the_issue_line(tmp_path):
     assert res["rows_s_at_issue_machine"] == pytest.approx(res["rows_s"] * 47_000_000 / res["plain_rows_s"])
     assert res["vs_plain"] == pytest.approx(res["plain_rows_s"] / res["rows_s"])
 
+    # the engine doing only the OpenFisca peer's work (the R2022 SRDI score), its own line too
+    same = next(x for x in lines if x.startswith("(f) engine"))
+    m = re.search(r"same_work_vs_openfisca=(\d+\.\d\d)$", same)
+    assert m and lines.index(same) < len(lines) - 1
+    assert float(m.group(1)) == pytest.approx(res["same_work_vs_openfisca"], abs=0.006)

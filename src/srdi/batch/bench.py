@@ -120,9 +120,21 @@ def run_bench(n: int, seed: int = 0, per_row_sample: int = 2000, workdir: str | 
     echo(f"anchor: plain_rows_s={plain_rows_s:.0f} vs_plain={t_engine / t_plain:.2f} "
          f"rows_s_at_issue_machine={scaled:.0f}")
 
+    # (f) the engine doing the OpenFisca peer's work only: the R2022 SRDI score (its 13 indicators,
+    # with their exact intervals), beside (a)'s three tiers and every condition
+    keys = ("srdi_sme#score_lo", "srdi_sme#score_hi")
+    evaluate_table(frames[0].head(1000), AS_OF, "application", keys=keys)
+    gc.collect()
+    t = time.perf_counter()
+    for f in frames:
+        evaluate_table(f, AS_OF, "application", keys=keys)
+    t_score = time.perf_counter() - t
+    echo(f"(f) engine, the R2022 SRDI score alone (OpenFisca's work): {t_score:.3f}s ({n / t_score:,.0f} rows/s); "
+         f"same_work_vs_openfisca={t_of / t_score:.2f}")
+
     res = {"n": n, "rows_s": n / t_engine, "vs_per_row": t_per_row / t_engine, "vs_openfisca": t_of / t_engine,
            "vs_floor": t_engine / t_floor, "plain_rows_s": plain_rows_s, "vs_plain": t_engine / t_plain,
-           "rows_s_at_issue_machine": scaled}
+           "rows_s_at_issue_machine": scaled, "same_work_vs_openfisca": t_of / t_score}
     if tmp:
         tmp.cleanup()
     echo(f"bench: n={n} rows_s={res['rows_s']:.0f} vs_per_row={res['vs_per_row']:.1f} "
