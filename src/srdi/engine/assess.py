@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from .blocks import Compiler, TierPlan
+from .blocks import Compiler, TierPlan, closure
 from .explain import OUT, Explainer, fmt_value
 from .measures import Ctx, measure
 from .ops import SCALE_PREFIX, PolarsOps
@@ -162,13 +162,7 @@ def evaluation_plan(as_of: dt.date, mode: str, keys: tuple | None = None) -> tup
     and the wanted output keys in compile order. Cached per (as_of, mode, keys)."""
     c = compile_table(as_of, mode)
     wanted = tuple(k for k in c.values if keys is None or any(k.endswith(s) for s in keys))
-    need: set = set()
-    todo = list(wanted)
-    while todo:
-        k = todo.pop()
-        if k not in need:
-            need.add(k)
-            todo.extend(n for n in c.values[k].meta.root_names() if n in c.values and n not in need)
+    need = closure(wanted, lambda k: [n for n in c.values[k].meta.root_names() if n in c.values])
     stages = tuple(s for s in (tuple(k for k in st if k in need) for st in _stages(as_of, mode)) if s)
     inputs = tuple(dict.fromkeys(n for k in c.values if k in need for n in c.values[k].meta.root_names()
                                  if n not in c.values and not n.startswith(SCALE_PREFIX)))

@@ -57,6 +57,19 @@ class TierPlan:
     subs: list["TierPlan"] = field(default_factory=list)
 
 
+def closure(wanted, reads) -> set:
+    """`wanted` output keys with every output they read, transitively (`reads(key)`: the
+    outputs one reads directly), whatever the backend."""
+    need: set = set()
+    todo = list(wanted)
+    while todo:
+        k = todo.pop()
+        if k not in need:
+            need.add(k)
+            todo.extend(d for d in reads(k) if d not in need)
+    return need
+
+
 class Compiler:
     def __init__(self, ops, ctx: Ctx):
         self.o = ops

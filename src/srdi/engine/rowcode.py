@@ -417,11 +417,7 @@ def _code(src: str):
 
 def needed(values: dict[str, Src], wanted: Sequence[str]) -> tuple[str, ...]:
     """`wanted` with every output they read, in the order of `values` (dependency order)."""
-    need: set = set()
-    todo = list(wanted)
-    while todo:
-        k = todo.pop()
-        if k not in need:
-            need.add(k)
-            todo.extend(d for d in values[k].deps if d not in need)
+    from .blocks import closure
+
+    need = closure(wanted, lambda k: values[k].deps)
     return tuple(k for k in values if k in need)
