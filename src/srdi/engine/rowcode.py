@@ -5,7 +5,7 @@ convention C6) by building Python *expressions* instead of columns. `row_functio
 every output of a compile as one straight-line function over a row dict: inputs read once into
 locals, each output one assignment, operands held in walrus temporaries, short-circuits where
 the Kleene rules allow. It replaces a tree of closures (one call and one dict lookup per
-operation): the same blocks, evaluated ~3x faster, which the web API pays on every request and
+operation): the same blocks, evaluated 2-3 times faster, which the web API pays on every request and
 the planner on every candidate row.
 
 A `Src` (one expression) is also callable on a row, `src(row)`, compiled on first use: tests and
