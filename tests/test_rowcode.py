@@ -222,6 +222,7 @@ def test_code_cache_is_used_rewritten_when_corrupt_and_optional(tmp_path, monkey
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("SRDI_NO_CACHE", raising=False)
+    monkeypatch.setattr(rowcode, "CODE_CACHE_MIN", 0)  # these functions are small
     compiled = []
     real_compile = builtins.compile
     monkeypatch.setattr(rowcode, "compile", lambda *a: compiled.append(1) or real_compile(*a), raising=False)
@@ -239,3 +240,53 @@ def test_code_cache_is_used_rewritten_when_corrupt_and_optional(tmp_path, monkey
     assert make("a")({"a": 4})["x"] == 5 and len(compiled) == 2  # the rewritten file is good
     monkeypatch.setenv("SRDI_NO_CACHE", "1")
     assert make("b")({"b": 1})["x"] == 2 and len(list(tmp_path.rglob("*.bin"))) == 1
+
+
+def test_code_cache_keeps_the_newest_files_and_skips_small_functions(tmp_path, monkeypatch):
+    """At most CODE_CACHE_FILES compiled functions stay on disk (the newest); a function whose
+    source is shorter than CODE_CACHE_MIN is compiled each time, not written."""
+    import os
+
+    from srdi.engine import rowcode
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SRDI_NO_CACHE", raising=False)
+
+    def make(tag: str):
+        o = RowOps()
+        return row_function(o, {"x": o.add(o.col(tag), o.lit(1))})
+
+    make("small")
+    assert not list(tmp_path.rglob("*.bin"))
+    monkeypatch.setattr(rowcode, "CODE_CACHE_MIN", 0)
+    monkeypatch.setattr(rowcode, "CODE_CACHE_FILES", 3)
+    paths = []
+    for i, tag in enumerate("abcde"):
+        f = make(tag)
+        (p,) = [q for q in tmp_path.rglob("*.bin") if q not in paths]  # the file just written
+        os.utime(p, ns=(10**18 + i * 10**9,) * 2)  # a later time for each, whatever the clock's resolution
+        paths.append(p)
+        assert f({tag: 1})["x"] == 2
+    assert sorted(tmp_path.rglob("*.bin")) == sorted(paths[2:])  # the three newest
+
+
+def test_parsed_rules_caches_keep_the_newest(tmp_path, monkeypatch):
+    """Each edit of the rule files makes a new parsed-rules cache: writing one keeps only the
+    RULES_CACHES newest (the one just written among them)."""
+    import os
+
+    from srdi.engine import packs
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("SRDI_NO_CACHE", raising=False)
+    folder = tmp_path / "srdi"
+    folder.mkdir()
+    for i in range(6):  # caches of earlier rule files, oldest first
+        f = folder / f"rules-old{i}.pickle"
+        f.write_bytes(b"x")
+        os.utime(f, ns=(10**18 + i * 10**9,) * 2)
+    packs._store()["__dirty__"] = True
+    packs.save_cache()
+    left = sorted(p.name for p in folder.glob("rules-*.pickle"))
+    assert len(left) == packs.RULES_CACHES
+    assert packs._cache_path().name in left and "rules-old5.pickle" in left and "rules-old0.pickle" not in left

@@ -171,8 +171,27 @@ def save_cache() -> None:
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(st, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        prune_cache(path.parent, "rules-*.pickle", RULES_CACHES)  # one per edit of the rule files
     except OSError:
         pass  # a read-only home: no cache, just slower starts
+
+
+RULES_CACHES = 4  # parsed-rules caches kept (the newest)
+
+
+def prune_cache(folder, pattern: str, keep: int) -> None:
+    """Remove all but the `keep` newest files matching `pattern` in `folder` (by modification time)."""
+    files = []
+    for f in folder.glob(pattern):
+        try:
+            files.append((f.stat().st_mtime_ns, f))
+        except OSError:
+            pass  # removed meanwhile
+    for _, f in sorted(files, reverse=True)[keep:]:
+        try:
+            f.unlink()
+        except OSError:
+            pass  # another process removed it first
 
 def _yaml():
     import yaml  # imported only when rule files are actually parsed (cold start)

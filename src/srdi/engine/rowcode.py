@@ -383,19 +383,24 @@ def row_function(ops: RowOps, values: dict[str, Src], keys: Sequence[str] | None
     return f
 
 
+CODE_CACHE_MIN = 4_096  # characters of source below which compiling (< 1 ms) beats reading a file
+CODE_CACHE_FILES = 256  # compiled functions kept on disk; the oldest go first
+
+
 def _code(src: str):
     """The code object of `src`, from the disk cache beside the rules cache when there (compiling
     a date's function takes ~13 ms, a one-firm `srdi assess` starts in ~0.3 s): keyed by the
-    source text and the interpreter's bytecode version. SRDI_NO_CACHE=1 turns it off."""
+    source text and the interpreter's bytecode version, at most CODE_CACHE_FILES files.
+    SRDI_NO_CACHE=1 turns it off."""
     import hashlib
     import importlib.util
     import marshal
     import os
     import tempfile
 
-    from .packs import _cache_path
+    from .packs import _cache_path, prune_cache
 
-    if os.environ.get("SRDI_NO_CACHE") == "1":
+    if os.environ.get("SRDI_NO_CACHE") == "1" or len(src) < CODE_CACHE_MIN:
         return compile(src, "<srdi rules>", "exec")
     key = hashlib.sha1(importlib.util.MAGIC_NUMBER + src.encode()).hexdigest()[:24]
     path = _cache_path().parent / "code" / f"{key}.bin"
@@ -410,6 +415,7 @@ def _code(src: str):
         with os.fdopen(fd, "wb") as fh:
             fh.write(marshal.dumps(code))
         os.replace(tmp, path)
+        prune_cache(path.parent, "*.bin", CODE_CACHE_FILES)
     except OSError:
         pass  # a read-only home: no cache, just slower starts
     return code
