@@ -40,7 +40,7 @@ class Src:
         return self._fn(e)
 
     def __repr__(self) -> str:
-        return f"Src({self.ops.render(self.code, {}, {})})"
+        return f"Src({self.ops.render(self.code)})"
 
 
 def _minknown(vs):
@@ -119,29 +119,27 @@ class RowOps:
         self._tmp += 1
         return f"_t{self._tmp}"
 
-    def render(self, code: str, cols: dict, outs: dict) -> str:
-        """`code` with columns as `cols[path]` (else `e.get(path)`) and outputs as `outs[key]`
-        (else `e[key]`)."""
+    def render(self, code: str) -> str:
+        """`code` read alone from a row `e`: columns as `e.get(path)`, outputs as `e[key]`
+        (row_function reads them from locals instead)."""
         syms = self.syms
 
         def one(m):
             kind, name = syms[int(m.group(2))]
-            if kind == "C":
-                return cols.get(name) or f"e.get({name!r})"
-            return outs.get(name) or f"e[{name!r}]"
+            return f"e.get({name!r})" if kind == "C" else f"e[{name!r}]"
         return _MARK.sub(one, code)
 
     def lambda_of(self, s: Src):
-        return eval(f"lambda e: {self.render(s.code, {}, {})}", self.globals)  # noqa: S307 (our own source)
+        return eval(f"lambda e: {self.render(s.code)}", self.globals)  # noqa: S307 (our own source)
 
     # ------------------------------------------------------------------ building expressions
     def _s(self, x) -> Src:
         return x if isinstance(x, Src) else self.lit(x)
 
-    def _mk(self, code: str, parts: Sequence[Src], simple: bool = False) -> Src:
+    def _mk(self, code: str, parts: Sequence[Src]) -> Src:
         deps = frozenset().union(*(p.deps for p in parts)) if parts else frozenset()
         depth = 1 + max((p.depth for p in parts), default=0)
-        s = Src(self, code, deps, simple=simple, depth=depth)
+        s = Src(self, code, deps, depth=depth)
         if depth > _MAX_DEPTH and self.binder is not None:
             # Python's parser refuses deeply nested expressions: give this one an output of its own
             self.hoisted += 1
@@ -209,7 +207,7 @@ class RowOps:
         return self._none_unless([self._s(a)], lambda x: f"{x} in {vals}")
 
     def code_of(self, a, keys: Sequence[Any]):
-        index = self._const_code(_Frozen({k: i for i, k in enumerate(keys)}))
+        index = self._const_code({k: i for i, k in enumerate(keys)})  # a dict: a global of its own
         return self._none_unless([self._s(a)], lambda x: f"{index}.get({x})")
 
     def take(self, values: Sequence[Any], code):
@@ -335,18 +333,12 @@ class RowOps:
         return self._mk(f"_listsum({items.code}, {value_field!r}, lambda _it: {p.code})", [items, p])
 
 
-class _Frozen(dict):
-    """A dict literal of the generated code (hashable by identity, never changed)."""
-
-    __hash__ = object.__hash__
-
-
 def _hashable(v) -> bool:
     try:
         hash(v)
     except TypeError:
         return False
-    return not isinstance(v, _Frozen)
+    return True
 
 
 def row_function(ops: RowOps, values: dict[str, Src], keys: Sequence[str] | None = None):
