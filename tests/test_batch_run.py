@@ -141,3 +141,26 @@ def test_bench_prints_the_issue_line(tmp_path):
     m = re.search(r"same_work_vs_openfisca=(\d+\.\d\d)$", same)
     assert m and lines.index(same) < len(lines) - 1
     assert float(m.group(1)) == pytest.approx(res["same_work_vs_openfisca"], abs=0.006)
+
+
+@pytest.mark.parametrize("missing, args", [
+    ("openfisca_core", ["bench", "--n", "100"]),
+    ("pyspark", ["batch", "POP", "-o", "OUT", "--as-of", AS_OF, "--engine", "spark"]),
+])
+def test_an_optional_dependency_missing_is_a_clear_error(monkeypatch, tmp_path, pop, missing, args):
+    """`srdi bench` (OpenFisca) and `srdi batch --engine spark` (PySpark) need an optional extra:
+    without it the command names what to install and exits 2, with no traceback and no output."""
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    from srdi.cli.app import app
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a))
+    out = tmp_path / "out.parquet"
+    args = [str(pop) if a == "POP" else str(out) if a == "OUT" else a for a in args]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "pip install 'srdi[" in r.output and "Traceback" not in r.output
+    assert not out.exists() and not list(tmp_path.glob(".*"))

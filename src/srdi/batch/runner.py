@@ -141,6 +141,11 @@ def run_batch(input_path, output_path, as_of, mode: str = "application", mapping
     total = io.count_rows(input_path)
     t0 = time.perf_counter()
     if engine == "spark":
+        import importlib.util
+
+        if importlib.util.find_spec("pyspark") is None:  # an optional dependency: say so, before any output
+            raise BatchError("--engine spark: PySpark is not installed: pip install 'srdi[spark]' (Java 17 too) "
+                             "/ 未安装 PySpark")
         from .spark import spark_chunks
 
         chunks = spark_chunks(input_path, specs, as_of, mode, lang, master=master, chunk_size=chunk_size)

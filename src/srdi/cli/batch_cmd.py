@@ -125,6 +125,10 @@ def register(app: typer.Typer) -> None:
         workdir: Optional[str] = typer.Option(None, "--workdir", help="where the population file is written"),
     ):
         """Time the engine vs per-row Python, OpenFisca and the scan floor; last line is the summary."""
+        import importlib.util
+
+        if importlib.util.find_spec("openfisca_core") is None:  # (c), the OpenFisca peer: an optional dependency
+            _fail("bench: openfisca-core is not installed: pip install 'srdi[bench]' / 未安装 openfisca-core")
         from srdi.batch.bench import run_bench
 
         run_bench(n, seed=seed, per_row_sample=per_row_sample, workdir=workdir, echo=lambda s: sys.stdout.write(s + "\n"))
