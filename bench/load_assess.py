@@ -399,13 +399,9 @@ def process_tree(pid: int | None) -> list[int]:
     return out
 
 
-def connections_per_worker(t: Target) -> dict[int, int]:
-    """How the server's worker processes share the client connections (Linux /proc; {} elsewhere)."""
-    return socket_owners(t.port, {c.local_port() for c in t.conns}, process_tree(t.server_pid))
-
-
 def socket_owners(port: int, client_ports: set[int], pids: list[int]) -> dict[int, int]:
-    """{pid: how many of the TCP connections from `client_ports` to `port` it holds} (/proc)."""
+    """{pid: how many of the TCP connections from `client_ports` to `port` it holds} (Linux /proc;
+    {} elsewhere): how the server's worker processes share the client connections."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -433,9 +429,17 @@ def socket_owners(port: int, client_ports: set[int], pids: list[int]) -> dict[in
     return out
 
 
-async def run_open(t: Target, bodies: Bodies, rate: float, seconds: float, arrivals: str, seed: int) -> dict:
-    """Open loop: arrivals at ``rate``/s for ``seconds``; each request goes out on an idle connection;
-    latency from the scheduled arrival (waiting for a connection included)."""
+async def _until(start_at: float | None) -> None:
+    """Wait for a step's common start (time.monotonic(); the clients of every process start together)."""
+    if start_at is not None:
+        d = start_at - time.monotonic()
+        if d > 0:
+            await asyncio.sleep(d)
+
+
+async def open_raw(t: Target, bodies: Bodies, rate: float, seconds: float, arrivals: str, seed: int,
+                   phase: float = 0.0, start_at: float | None = None) -> dict:
+    """An open-loop step's raw measurements (see run_open); `phase`: arrivals start that much later."""
     hostport = f"{t.host}:{t.port}"
     offsets = arrival_times(rate, seconds, arrivals, seed)
     queue: asyncio.Queue = asyncio.Queue()
@@ -443,8 +447,7 @@ async def run_open(t: Target, bodies: Bodies, rate: float, seconds: float, arriv
     lag: list[float] = []
     timings: list[bytes] = []
     errors = 0
-    loop = asyncio.get_running_loop()
-    clock = loop.time
+    clock = time.perf_counter  # not loop.time(): uvloop's is in whole milliseconds, cached per loop turn
 
     async def producer(t0: float):
         for off in offsets:
@@ -469,30 +472,23 @@ async def run_open(t: Target, bodies: Bodies, rate: float, seconds: float, arriv
             lag.append((sent - due) * 1000)
             errors += not ok
 
-    pids = process_tree(t.server_pid)
+    await _until(start_at)
     r0 = sum(c.reconnects for c in t.conns)
-    c0, s0, m0 = time.process_time(), cpu_seconds(pids), machine_busy_seconds()
+    c0 = time.process_time()
     t0 = clock() + 0.01
-    await asyncio.gather(producer(t0), *(worker(c) for c in t.conns))
-    elapsed = clock() - t0
-    res = summarize(lat, errors, elapsed, timings)
-    lag.sort()
-    res.update({"mode": "open", "rate": rate, "arrivals": arrivals, "scheduled": len(offsets),
-                "reconnects": sum(c.reconnects for c in t.conns) - r0,
-                "send_lag_p99_ms": round(percentile(lag, 99), 2)})
-    res.update(cpu_report(res["requests"], elapsed, time.process_time() - c0,
-                          cpu_seconds(pids) - s0 if pids else None, m0))
-    return res
+    await asyncio.gather(producer(t0 + phase), *(worker(c) for c in t.conns))
+    return {"lat": lat, "lag": lag, "timings": timings, "errors": errors, "elapsed": clock() - t0,
+            "scheduled": len(offsets), "reconnects": sum(c.reconnects for c in t.conns) - r0,
+            "client_cpu": time.process_time() - c0}
 
 
-async def run_closed(t: Target, bodies: Bodies, seconds: float, total: int) -> dict:
-    """Closed loop: every connection sends its next request as soon as the answer arrives."""
+async def closed_raw(t: Target, bodies: Bodies, seconds: float, total: int, start_at: float | None = None) -> dict:
+    """A closed loop's raw measurements (see run_closed)."""
     hostport = f"{t.host}:{t.port}"
     lat: list[float] = []
     timings: list[bytes] = []
     errors = 0
-    clock = asyncio.get_running_loop().time
-    deadline = clock() + seconds
+    clock = time.perf_counter
     sent = 0
 
     async def worker(c: Conn):
@@ -505,16 +501,131 @@ async def run_closed(t: Target, bodies: Bodies, seconds: float, total: int) -> d
             lat.append((clock() - s) * 1000)
             errors += not ok
 
-    pids = process_tree(t.server_pid)
-    c0, s0, m0 = time.process_time(), cpu_seconds(pids), machine_busy_seconds()
+    await _until(start_at)
+    c0 = time.process_time()
     t0 = clock()
+    deadline = t0 + seconds
     await asyncio.gather(*(worker(c) for c in t.conns))
-    elapsed = clock() - t0
-    res = summarize(lat, errors, elapsed, timings)
-    res.update({"mode": "closed", "rate": None})
-    res.update(cpu_report(res["requests"], elapsed, time.process_time() - c0,
-                          cpu_seconds(pids) - s0 if pids else None, m0))
+    return {"lat": lat, "timings": timings, "errors": errors, "elapsed": clock() - t0,
+            "client_cpu": time.process_time() - c0}
+
+
+def finish(raws: list[dict], mode: str, server_cpu: float | None, machine_busy0: float | None,
+           rate: float | None = None, arrivals: str | None = None) -> dict:
+    """One step's result from the raw measurements of every client process."""
+    lat = [x for r in raws for x in r["lat"]]
+    elapsed = max(r["elapsed"] for r in raws)
+    res = summarize(lat, sum(r["errors"] for r in raws), elapsed, [x for r in raws for x in r["timings"]])
+    res.update({"mode": mode, "rate": rate})
+    if mode == "open":
+        lag = sorted(x for r in raws for x in r["lag"])
+        res.update({"arrivals": arrivals, "scheduled": sum(r["scheduled"] for r in raws),
+                    "reconnects": sum(r["reconnects"] for r in raws), "send_lag_p99_ms": round(percentile(lag, 99), 2)})
+    res.update(cpu_report(res["requests"], elapsed, sum(r["client_cpu"] for r in raws), server_cpu, machine_busy0))
+    res["client_processes"] = len(raws)
     return res
+
+
+async def run_open(t: Target, bodies: Bodies, rate: float, seconds: float, arrivals: str, seed: int) -> dict:
+    """Open loop: arrivals at ``rate``/s for ``seconds``; each request goes out on an idle connection;
+    latency from the scheduled arrival (waiting for a connection included)."""
+    pids = process_tree(t.server_pid)
+    s0, m0 = cpu_seconds(pids), machine_busy_seconds()
+    raw = await open_raw(t, bodies, rate, seconds, arrivals, seed)
+    return finish([raw], "open", cpu_seconds(pids) - s0 if pids else None, m0, rate, arrivals)
+
+
+async def run_closed(t: Target, bodies: Bodies, seconds: float, total: int) -> dict:
+    """Closed loop: every connection sends its next request as soon as the answer arrives."""
+    pids = process_tree(t.server_pid)
+    s0, m0 = cpu_seconds(pids), machine_busy_seconds()
+    raw = await closed_raw(t, bodies, seconds, total)
+    return finish([raw], "closed", cpu_seconds(pids) - s0 if pids else None, m0)
+
+
+# --------------------------------------------------------- the load generator over processes
+def client_process(conn, host: str, port: int, n: int, profiles: str, as_of: str, warmup: int, nonce: str) -> None:
+    """One load-generating process (ClientPool): opens its `n` connections, then runs the steps the
+    parent sends over `conn` and answers each with its raw measurements."""
+    try:
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    except ImportError:
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        t = Target(host, port)
+        bodies = Bodies(example_profile(), as_of, distinct=profiles == "distinct", nonce=nonce)
+        runner.run(connect(t, n, bodies, warmup))
+        conn.send([c.local_port() for c in t.conns])
+        while True:
+            cmd = conn.recv()
+            if cmd[0] == "open":
+                conn.send(runner.run(open_raw(t, bodies, *cmd[1:])))
+            elif cmd[0] == "closed":
+                conn.send(runner.run(closed_raw(t, bodies, *cmd[1:])))
+            else:
+                break
+        for c in t.conns:
+            c.close()
+    conn.close()
+
+
+class ClientPool:
+    """The load generator as `procs` processes (as `wrk -t2`), each with its share of the connections
+    and of the rate. On 2 cores one process's CPU (~0.1 ms a request) is taken from whichever worker
+    shares its core, and that worker answered ~30% slower than the other (p50 35 vs 23 ms); spread
+    over 2 processes, the workers answer alike."""
+
+    def __init__(self, host: str, port: int, clients: int, procs: int, profiles: str, as_of: str, warmup: int,
+                 server_pid: int | None = None):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.host, self.port, self.server_pid = host, port, server_pid
+        nonce = f"{random.getrandbits(32):08x}"
+        shares = [clients // procs + (i < clients % procs) for i in range(procs)]
+        self.procs, self.pipes = [], []
+        for i, n in enumerate(s for s in shares if s):
+            ours, theirs = ctx.Pipe()
+            p = ctx.Process(target=client_process, args=(theirs, host, port, n, profiles, as_of,
+                                                         max(n, warmup // procs), f"{nonce}-{i}"), daemon=True)
+            p.start()
+            theirs.close()
+            self.procs.append(p)
+            self.pipes.append(ours)
+        self.local_ports = [x for c in self.pipes for x in c.recv()]  # each is connected and warm
+
+    def _run(self, cmds: list[tuple], mode: str, rate: float | None = None, arrivals: str | None = None) -> dict:
+        pids = process_tree(self.server_pid)
+        s0, m0 = cpu_seconds(pids), machine_busy_seconds()
+        start_at = time.monotonic() + 0.05
+        for c, cmd in zip(self.pipes, cmds):
+            c.send(cmd + (start_at,))
+        raws = [c.recv() for c in self.pipes]
+        return finish(raws, mode, cpu_seconds(pids) - s0 if pids else None, m0, rate, arrivals)
+
+    def open(self, rate: float, seconds: float, arrivals: str, seed: int) -> dict:
+        """Each process at rate / k: Poisson processes add up to one at the whole rate; even arrivals
+        are interleaved (process i starts i / rate later)."""
+        k = len(self.pipes)
+        return self._run([("open", rate / k, seconds, arrivals, seed * 1000 + i, i / rate if arrivals == "uniform" else 0.0)
+                          for i in range(k)], "open", rate, arrivals)
+
+    def closed(self, seconds: float, total: int) -> dict:
+        k = len(self.pipes)
+        return self._run([("closed", seconds, total // k + (i < total % k)) for i in range(k)], "closed")
+
+    def close(self) -> None:
+        for c in self.pipes:
+            try:
+                c.send(("stop",))
+            except OSError:
+                pass
+        for p in self.procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
 
 
 def cpu_report(n: int, elapsed: float, client_cpu: float, server_cpu: float | None,
@@ -592,44 +703,87 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str]:
     raise SystemExit("server did not start")
 
 
+class InProcess:
+    """The load generator in this process (--client-procs 1), with ClientPool's interface."""
+
+    def __init__(self, t: Target, bodies: Bodies):
+        self.t, self.bodies = t, bodies
+        self.local_ports = [c.local_port() for c in t.conns]
+
+    async def open(self, rate: float, seconds: float, arrivals: str, seed: int) -> dict:
+        return await run_open(self.t, self.bodies, rate, seconds, arrivals, seed)
+
+    async def closed(self, seconds: float, total: int) -> dict:
+        return await run_closed(self.t, self.bodies, seconds, total)
+
+    def close(self) -> None:
+        for c in self.t.conns:
+            c.close()
+
+
+class InPool:
+    """ClientPool's blocking calls, awaitable (this process's loop has nothing else to do meanwhile)."""
+
+    def __init__(self, pool: ClientPool):
+        self.pool, self.local_ports = pool, pool.local_ports
+
+    async def open(self, *a) -> dict:
+        return self.pool.open(*a)
+
+    async def closed(self, *a) -> dict:
+        return self.pool.closed(*a)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
 async def main_async(a, url: str, server_pid: int | None) -> dict:
     u = urlparse(url)
-    t = Target(u.hostname, u.port or 80, server_pid)
-    bodies = Bodies(example_profile(), a.as_of, distinct=a.profiles == "distinct")
-    await connect(t, a.clients, bodies, a.warmup)
+    host, port = u.hostname, u.port or 80
+    if a.client_procs > 1:
+        gen = InPool(ClientPool(host, port, a.clients, a.client_procs, a.profiles, a.as_of, a.warmup, server_pid))
+    else:
+        t = Target(host, port, server_pid)
+        bodies = Bodies(example_profile(), a.as_of, distinct=a.profiles == "distinct")
+        await connect(t, a.clients, bodies, a.warmup)
+        gen = InProcess(t, bodies)
+    owners = socket_owners(port, set(gen.local_ports), process_tree(server_pid))
     out: dict = {"clients": a.clients, "profiles": a.profiles, "target_ms": a.target_ms,
-                 "connections_per_worker": sorted(connections_per_worker(t).values(), reverse=True)}
+                 "client_processes": a.client_procs,
+                 "connections_per_worker": sorted(owners.values(), reverse=True)}
     say = (lambda *x: None) if a.json else (lambda s: print(s, flush=True))
     if out["connections_per_worker"]:
         say(f"{a.clients} connections over the server's workers: "
-            + "/".join(map(str, out["connections_per_worker"])))
+            + "/".join(map(str, out["connections_per_worker"]))
+            + f" (load generator: {a.client_procs} process{'es' if a.client_procs > 1 else ''})")
     mode = "open" if a.rate is not None and a.mode == "all" else a.mode
     seed = a.seed
-    if mode in ("all", "sweep"):
-        async def measure(rate: float) -> dict:
-            nonlocal seed
-            seed += 1
-            # long enough for a meaningful p99 (--min-requests), at least --seconds
-            r = await run_open(t, bodies, rate, max(a.seconds, a.min_requests / rate), a.arrivals, seed)
+    try:
+        if mode in ("all", "sweep"):
+            async def measure(rate: float) -> dict:
+                nonlocal seed
+                seed += 1
+                # long enough for a meaningful p99 (--min-requests), at least --seconds
+                r = await gen.open(rate, max(a.seconds, a.min_requests / rate), a.arrivals, seed)
+                r["ok"] = step_ok(r, a.target_ms)
+                say(step_line(r, a.target_ms))
+                return r
+
+            say(f"sweep: open loop ({a.arrivals} arrivals), {a.seconds:g} s a step, target p99 <= {a.target_ms:g} ms")
+            best, steps = await sweep(measure, a.target_ms, start=a.start_rate, factor=a.factor, refine=a.refine,
+                                      max_rate=a.max_rate, min_rate=a.min_rate)
+            out["sweep"] = {"best": best, "steps": steps, "load": load_text()}
+        if mode == "open":
+            r = await gen.open(a.rate, a.seconds, a.arrivals, seed)
             r["ok"] = step_ok(r, a.target_ms)
             say(step_line(r, a.target_ms))
-            return r
-
-        say(f"sweep: open loop ({a.arrivals} arrivals), {a.seconds:g} s a step, target p99 <= {a.target_ms:g} ms")
-        best, steps = await sweep(measure, a.target_ms, start=a.start_rate, factor=a.factor, refine=a.refine,
-                                  max_rate=a.max_rate, min_rate=a.min_rate)
-        out["sweep"] = {"best": best, "steps": steps, "load": load_text()}
-    if mode == "open":
-        r = await run_open(t, bodies, a.rate, a.seconds, a.arrivals, seed)
-        r["ok"] = step_ok(r, a.target_ms)
-        say(step_line(r, a.target_ms))
-        out["open"] = r
-    if mode in ("all", "closed"):
-        r = await run_closed(t, bodies, a.closed_seconds if mode == "all" else a.seconds, a.requests)
-        say(step_line(r))
-        out["closed"] = r
-    for c in t.conns:
-        c.close()
+            out["open"] = r
+        if mode in ("all", "closed"):
+            r = await gen.closed(a.closed_seconds if mode == "all" else a.seconds, a.requests)
+            say(step_line(r))
+            out["closed"] = r
+    finally:
+        gen.close()
     out["load"] = load_text()
     return out
 
@@ -671,6 +825,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, help="open loop at this total rate (requests/s)")
     ap.add_argument("--sweep", dest="mode", action="store_const", const="sweep", help="same as --mode sweep")
     ap.add_argument("--clients", type=int, default=50, help="concurrent keep-alive connections")
+    ap.add_argument("--client-procs", type=int, default=min(os.cpu_count() or 1, 2),
+                    help="load-generating processes sharing the connections and the rate (as wrk -t; default: "
+                         "one per core up to 2); 1: in this process")
     ap.add_argument("--seconds", type=float, default=10, help="length of each open-loop step (and of --mode closed)")
     ap.add_argument("--closed-seconds", type=float, default=10, help="length of the closed loop in --mode all")
     ap.add_argument("--requests", type=int, default=100_000, help="closed loop: stop after this many")
@@ -693,6 +850,8 @@ def main(argv: list[str] | None = None) -> None:
         a.mode = "open"
     if a.mode == "open" and a.rate is None:
         ap.error("--mode open needs --rate")
+    if a.client_procs < 1 or a.client_procs > a.clients:
+        ap.error("--client-procs: 1 to --clients")
     proc = None
     if a.url:
         u = urlparse(a.url)

@@ -45,6 +45,21 @@ def load():
     return mod
 
 
+def synthetic_engine_rows(folder: pathlib.Path, n: int, seed: int) -> list[dict]:
+    """`n` synthetic firms (srdi synth, inputs missing in some) as engine rows (frame.profile_row)."""
+    import datetime as dt
+
+    from srdi.batch.profiles import row_to_profile
+    from srdi.batch.synth import write_population
+    from srdi.engine.frame import profile_row
+    from srdi.planner.pool import read_pool
+
+    src = folder / "pop.parquet"
+    write_population(n, seed, src, headers="contract")
+    F = read_pool(str(src), dt.date(2025, 6, 1))
+    return [profile_row(row_to_profile(F.row(i, named=True))) for i in range(F.height)]
+
+
 def pytest_configure(config):
     config.addinivalue_line("filterwarnings", "ignore::pytest.PytestCollectionWarning")
 

@@ -16,7 +16,7 @@ os.environ.setdefault("SRDI_DB_URL", f"sqlite:///{tempfile.mkdtemp(prefix='srdi-
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import canon, load_cases
+from conftest import canon, load_cases, synthetic_engine_rows
 from srdi.engine.assess import compile_row, explain_row, run_row
 from srdi.engine.explain import Explainer
 from srdi.engine.frame import _fen, profile_row
@@ -79,6 +79,69 @@ def test_memo_tells_apart_equal_values_of_other_types():
                     assert json.dumps(st["build"](ex2)) == json.dumps(ex2._entry(e, st)), (e.key, x)
                 seen += 1
     assert seen
+
+
+@pytest.fixture(scope="module")
+def synthetic_rows(tmp_path_factory):
+    return synthetic_engine_rows(tmp_path_factory.mktemp("hotpath"), 300, 31)
+
+
+@pytest.mark.parametrize("as_of", [dt.date(2025, 6, 1), dt.date(2026, 6, 1), dt.date(2027, 3, 1)], ids=str)
+@pytest.mark.parametrize("mode", ["application", "review"])
+def test_encoded_answer_is_the_dumped_dict(synthetic_rows, as_of, mode):
+    """explain_json (conditions decided before come pre-encoded) gives the bytes of api.dumps of
+    explain_row, on the shared cases and 300 synthetic firms, in both languages, each firm twice
+    (the second time from the memo)."""
+    from srdi.engine.assess import assess_profile, assess_profile_json, explain_json
+
+    c = compile_row(as_of, mode)
+    rows = [profile_row(validate_profile(case["profile"]).to_contract_dict()) for case in load_cases()]
+    encoded = 0
+    for lang in ("zh", "en"):
+        for row in rows + synthetic_rows:
+            values = run_row(c, row)
+            want = api.dumps(explain_row(c, values, row, lang))
+            for _ in range(2):
+                assert explain_json(c, values, row, lang) == want
+            encoded += want.count(b'"outcome"')
+    case = load_cases()[0]["profile"]
+    assert assess_profile_json(case, as_of, mode) == api.dumps(assess_profile(case, as_of, mode))
+    assert encoded
+
+
+def test_encoded_answer_beyond_orjson_falls_back_to_the_stdlib():
+    from srdi.engine.assess import explain_json
+
+    c = compile_row(dt.date(2026, 6, 1), "application")
+    row = profile_row(validate_profile(load_cases()[0]["profile"]).to_contract_dict())
+    values = run_row(c, row)
+    row = {**row, "name": 2 ** 70}  # orjson refuses integers beyond 64 bits (not a valid profile: a stand-in)
+    want = api._stdlib_dumps(explain_row(c, values, row, "zh"))
+    assert explain_json(c, values, row, "zh") == want and str(2 ** 70).encode() in want
+
+
+def test_decided_conditions_with_a_false_flag_and_a_float_are_memoised():
+    """False == 0, but a bool is told apart by its type: only zero floats stay out of the memo."""
+    c = compile_row(dt.date(2026, 6, 1), "application")
+    row = profile_row(validate_profile(load_cases()[0]["profile"]).to_contract_dict())
+    values = run_row(c, row)
+    hits = misses = 0
+    for plan in _plans(c.plans):
+        for e in plan.entries:
+            if e.scored or e.node.waived or e.n_obs != 1:
+                continue
+            v2 = dict(values)
+            v2[f"{e.key}#ok"], v2[f"{e.key}#obs0"] = False, 1.5
+            for x, memoised in ((1.5, True), (0.0, False), (-0.0, False)):
+                v2[f"{e.key}#obs0"] = x
+                ex = Explainer(v2, row, "zh", "", encoded=True)
+                st = ex._static(e, plan.pack.cite)
+                st["build"](ex)
+                again = st["build"](ex)
+                assert (type(again) is tuple) == memoised, (e.key, x)
+                hits += memoised
+                misses += not memoised
+    assert hits and misses
 
 
 @pytest.mark.parametrize("obj", [

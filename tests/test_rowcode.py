@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import synthetic_engine_rows
 from srdi.engine.assess import compile_row, compile_table, evaluate_table, input_columns, run_row
 from srdi.engine.frame import profile_row, rows_to_frame
 from srdi.engine.rowcode import RowOps, needed, row_function
@@ -16,14 +17,7 @@ from srdi.engine.rowcode import RowOps, needed, row_function
 
 @pytest.fixture(scope="module")
 def synthetic_rows(tmp_path_factory):
-    from srdi.batch.profiles import row_to_profile
-    from srdi.batch.synth import write_population
-    from srdi.planner.pool import read_pool
-
-    src = tmp_path_factory.mktemp("rowcode") / "pop.parquet"
-    write_population(600, 23, src, headers="contract")
-    F = read_pool(str(src), dt.date(2025, 6, 1))
-    return [profile_row(row_to_profile(F.row(i, named=True))) for i in range(F.height)]
+    return synthetic_engine_rows(tmp_path_factory.mktemp("rowcode"), 600, 23)
 
 
 def _same(a, b) -> bool:

@@ -115,6 +115,7 @@ def test_crash_is_a_problem_without_trace(monkeypatch):
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(engine, "assess_profile", boom)
+    monkeypatch.setattr(engine, "assess_profile_json", boom)  # the API's
     from srdi.web import api
 
     api.ASSESS_CACHE.data.clear()

@@ -1,7 +1,10 @@
-"""`srdi serve --workers N` (srdi.web.server): one SO_REUSEPORT listening socket per worker, so
-the kernel spreads connections over the workers; a taken port is a clear error (exit 2)."""
+"""`srdi serve --workers N` (srdi.web.server): the supervisor accepts every connection and deals
+them to the workers in turn (SCM_RIGHTS over a Unix socket per worker), so 40 connections are
+split 20/20; a worker restarted gets the connections that come after; a taken port is a clear
+error (exit 2); connections have TCP_NODELAY (no Nagle wait for the client's delayed ACK)."""
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -13,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from srdi.web.server import reuseport_sockets
+from srdi.web.server import Dealer, listening_socket
 
-pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or not Path("/proc/net/tcp").exists(),
-                                reason="Linux SO_REUSEPORT and /proc")
+pytestmark = pytest.mark.skipif(not hasattr(socket, "send_fds") or not Path("/proc/net/tcp").exists(),
+                                reason="Unix fd passing and Linux /proc")
 
 
 def _srdi() -> list[str]:
@@ -39,50 +42,138 @@ def _wait_health(port: int, proc: subprocess.Popen, seconds: float = 60) -> None
     raise AssertionError("server did not answer /api/v1/health")
 
 
-def test_reuseport_sockets_share_one_port_and_listen():
-    socks = reuseport_sockets("127.0.0.1", 0, 3)
-    try:
-        ports = {s.getsockname()[1] for s in socks}
-        assert len(ports) == 1 and ports != {0}
-        # listening already: a connection is queued before any worker accepts
-        with socket.create_connection(("127.0.0.1", ports.pop()), timeout=2):
-            pass
-    finally:
-        for s in socks:
-            s.close()
-
-
-def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path, load):
+@contextlib.contextmanager
+def _serving(tmp_path, load, **env):
+    """`srdi serve --workers 2` on a free port: (process, port); SIGTERM at the end, which must stop it."""
     port = load.free_port()
-    env = {**os.environ, "SRDI_WEB_JOBS": str(tmp_path / "jobs")}
-    proc = subprocess.Popen(_srdi() + ["serve", "--port", str(port), "--workers", "2"], env=env,
+    proc = subprocess.Popen(_srdi() + ["serve", "--port", str(port), "--workers", "2"],
+                            env={**os.environ, "SRDI_WEB_JOBS": str(tmp_path / "jobs"), **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    conns = []
     try:
         _wait_health(port, proc)
-        for _ in range(40):
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            c.request("GET", "/api/v1/health")
-            r = c.getresponse()
-            assert r.status == 200
-            r.read()
-            conns.append(c)
-        procs = load.process_tree(proc.pid)
-        assert len(procs) >= 3, procs  # the supervisor and 2 workers
-        owners = load.socket_owners(port, {c.sock.getsockname()[1] for c in conns}, procs)
-        assert sum(owners.values()) == 40, owners
-        # the kernel hashes each connection to a worker: both get a share (P(<5 of 40) ~ 1e-7)
-        assert len(owners) == 2 and min(owners.values()) >= 5, owners
+        yield proc, port
     finally:
-        for c in conns:
-            c.close()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise
+
+
+def _connections(port: int, n: int) -> list[http.client.HTTPConnection]:
+    """n keep-alive connections, each with one answered request (so a worker holds it)."""
+    conns = []
+    for _ in range(n):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", "/api/v1/health")
+        r = c.getresponse()
+        assert r.status == 200
+        r.read()
+        conns.append(c)
+    return conns
+
+
+def test_listening_socket_is_tcp_and_listens():
+    s = listening_socket("127.0.0.1", 0)
+    try:
+        port = s.getsockname()[1]
+        assert port and s.proto == socket.IPPROTO_TCP  # what asyncio looks at to set TCP_NODELAY
+        with socket.create_connection(("127.0.0.1", port), timeout=2):  # queued before any accept
+            pass
+    finally:
+        s.close()
+
+
+def test_dealer_hands_connections_to_workers_in_turn_and_skips_a_gone_one():
+    listener = listening_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    d = Dealer(listener, 3)
+    theirs = [d.channel(i) for i in range(3)]
+    theirs[1].close()  # worker 1 is gone (its replacement is not up yet)
+    d.start()
+    clients = []
+    try:
+        for _ in range(6):
+            clients.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+        got = {0: [], 2: []}
+        for i in (0, 2):
+            theirs[i].settimeout(5)
+            while len(got[i]) < 3:
+                _, fds, _, _ = socket.recv_fds(theirs[i], 16, 8)
+                got[i].extend(socket.socket(fileno=fd) for fd in fds)
+        # every connection reached a live worker, in turn; each is the client's peer
+        local = {c.getsockname() for c in clients}
+        assert {s.getpeername() for i in (0, 2) for s in got[i]} == local
+        end = time.time() + 5
+        while d.dealt != [3, 0, 3] and time.time() < end:  # counted just after each hand-over
+            time.sleep(0.01)
+        assert d.dealt == [3, 0, 3]
+        # a replacement for worker 1 gets the next ones
+        theirs[1] = d.channel(1)
+        theirs[1].settimeout(5)
+        more = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(3)]
+        clients += more
+        _, fds, _, _ = socket.recv_fds(theirs[1], 16, 8)
+        assert len(fds) >= 1
+        for fd in fds:
+            socket.socket(fileno=fd).close()
+        for s in got[0] + got[2]:
+            s.close()
+    finally:
+        d.close()
+        listener.close()
+        for c in clients:
+            c.close()
+        for t in theirs:
+            t.close()
+
+
+def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path, load):
+    with _serving(tmp_path, load) as (proc, port):
+        conns = _connections(port, 40)
+        procs = load.process_tree(proc.pid)
+        assert len(procs) >= 3, procs  # the supervisor and 2 workers
+        owners = load.socket_owners(port, {c.sock.getsockname()[1] for c in conns}, procs)
+        assert sum(owners.values()) == 40, owners
+        # dealt in turn: 20 each, none left with the supervisor
+        assert sorted(owners.values()) == [20, 20] and proc.pid not in owners, owners
+        worker = next(iter(owners))
+        assert _server_nodelay(worker, port), "the workers' connections must have TCP_NODELAY"
+        for c in conns:
+            c.close()
     assert proc.returncode is not None
+
+
+def test_a_killed_worker_is_replaced_and_no_connection_is_lost(tmp_path, load):
+    def workers(proc):
+        return [p for p in load.process_tree(proc.pid) if p != proc.pid and "spawn_main" in
+                Path(f"/proc/{p}/cmdline").read_text()]
+
+    with _serving(tmp_path, load, SRDI_WEB_WARMUP="0") as (proc, port):
+        before = workers(proc)
+        assert len(before) == 2, before
+        os.kill(before[0], signal.SIGKILL)
+        end = time.time() + 10
+        while time.time() < end and Path(f"/proc/{before[0]}").exists():  # gone (reaped by the supervisor):
+            time.sleep(0.02)  # a connection handed over while it was dying would be lost with it
+        # every new connection is answered meanwhile (the dead worker's turns go to the other)
+        for c in _connections(port, 20):
+            c.close()
+        end = time.time() + 60
+        while time.time() < end:  # the supervisor starts a replacement
+            now = workers(proc)
+            if len(now) == 2 and before[0] not in now:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no replacement worker")
+        _wait_health(port, proc)
+        conns = _connections(port, 10)  # the replacement takes its turn again
+        owners = load.socket_owners(port, {c.sock.getsockname()[1] for c in conns}, now)
+        assert len(owners) == 2 and sum(owners.values()) == 10, owners
+        for c in conns:
+            c.close()
 
 
 def test_a_taken_port_is_a_clear_error():
@@ -96,11 +187,42 @@ def test_a_taken_port_is_a_clear_error():
     assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_a_port_held_by_another_reuseport_group_is_refused():
-    held = reuseport_sockets("127.0.0.1", 0, 2)  # e.g. a first `srdi serve --workers 2`
+def _server_nodelay(pid: int, port: int) -> bool:
+    """Whether the connections worker `pid` holds on `port` have TCP_NODELAY, read from a copy of
+    one of its sockets (pidfd_getfd: the worker descends from this test process)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
     try:
-        with pytest.raises(OSError):
-            reuseport_sockets("127.0.0.1", held[0].getsockname()[1], 2)
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if not os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                continue
+            mine = libc.syscall(438, pidfd, int(fd), 0)  # pidfd_getfd
+            if mine < 0:
+                pytest.skip(f"pidfd_getfd: {os.strerror(ctypes.get_errno())}")
+            s = socket.socket(fileno=mine)
+            try:
+                if s.family == socket.AF_INET and s.type == socket.SOCK_STREAM and s.getsockname()[1] == port:
+                    try:
+                        s.getpeername()
+                    except OSError:
+                        continue  # a listening socket
+                    return bool(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            finally:
+                s.close()
     finally:
-        for s in held:
-            s.close()
+        os.close(pidfd)
+    return False
+
+
+def test_fastapi_telemetry_is_opt_in(monkeypatch):
+    """FastAPI's OpenTelemetry hooks cost every request a provider lookup: off unless asked for."""
+    from srdi.web import create_app
+
+    monkeypatch.delenv("SRDI_WEB_TELEMETRY", raising=False)
+    app = create_app()
+    assert not any(app._telemetry[k] for k in ("tracing", "metrics", "logs"))
+    monkeypatch.setenv("SRDI_WEB_TELEMETRY", "1")
+    app = create_app()
+    assert all(app._telemetry[k] for k in ("tracing", "metrics", "logs"))

@@ -10,8 +10,8 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
         port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
         workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                    help="Worker processes (2 on 2 cores for throughput), each on its own "
-                                         "SO_REUSEPORT socket so the kernel spreads connections evenly."),
+                                    help="Worker processes (2 on 2 cores for throughput); connections are "
+                                         "dealt to them in turn."),
         log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
     ):
         """Serve the web app (zh/en pages) and the REST API (/api/v1, /openapi.json)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import Compiler, TierPlan, closure
-from .explain import OUT, Explainer, fmt_value
+from .explain import OUT, Explainer, fmt_value, orjson_dumps
 from .measures import Ctx, measure
 from .ops import SCALE_PREFIX, PolarsOps
 from .packs import choose_regime, parse_date, resolve_pack, size_table
@@ -64,6 +64,21 @@ def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: st
     return explain_row(c, run_row(c, row), row, lang)
 
 
+def assess_profile_json(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> bytes:
+    """assess_profile's answer as compact JSON (UTF-8, the API's bytes: `srdi.web.api.dumps`).
+    Conditions decided the same way before are copied in pre-encoded (explain.Explainer.encoded)."""
+    from .frame import profile_row
+
+    if not hasattr(profile, "to_contract_dict"):
+        from ..profile import validate_profile
+
+        profile = validate_profile(profile)
+    as_of = parse_date(as_of)
+    row = profile_row(profile.to_contract_dict())
+    c = compile_row(as_of, mode)
+    return explain_json(c, run_row(c, row), row, lang)
+
+
 @functools.lru_cache(maxsize=64)
 def compile_row(as_of: dt.date, mode: str) -> Compiled:
     """Compile every tier for (as_of, mode) into expressions over one row, once per process."""
@@ -94,8 +109,23 @@ def _size_inputs(ind: str | None, y1: int) -> tuple:
     return tuple((p, "employees" in p) for p in paths)
 
 
-def explain_row(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> dict:
-    ex = Explainer(values, row, lang, "")
+def explain_json(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> bytes:
+    """explain_row as compact JSON: the bytes of `srdi.web.api.dumps(explain_row(...))`."""
+    import json
+
+    import orjson
+
+    try:
+        return orjson_dumps(explain_row(c, values, row, lang, encoded=True))
+    except (TypeError, orjson.JSONEncodeError):  # beyond orjson (an integer over 64 bits): the stdlib's
+        return json.dumps(explain_row(c, values, row, lang), ensure_ascii=False, default=str,
+                          separators=(",", ":")).encode()
+
+
+def explain_row(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh",
+                encoded: bool = False) -> dict:
+    """The contract's assessment dict of one evaluated row. `encoded`: for orjson only (explain_json)."""
+    ex = Explainer(values, row, lang, "", encoded)
     y1 = c.as_of.year - 1
     ind = row.get("size_industry")
     size_inputs = _size_inputs(ind, y1) if ind is None or isinstance(ind, str) else _size_inputs.__wrapped__(ind, y1)

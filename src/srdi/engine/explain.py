@@ -20,6 +20,42 @@ _MEMO_SIZE = 256  # decided dicts kept per entry builder
 _OUTCOME = operator.itemgetter("outcome")
 
 
+def orjson_dumps(obj: Any) -> bytes:
+    """orjson as the API encodes (srdi.web.api.dumps: `default=str`, so dates and dataclasses go
+    through str()); imported on first use (25 ms: the CLI's start does without)."""
+    import orjson
+
+    return orjson.dumps(obj, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _encode(d: dict):
+    """A decided condition's dict as pre-encoded JSON with what the tier reads of it: (fragment,
+    outcome, points, its bytes); False when orjson refuses it (an integer beyond 64 bits: the
+    caller's fallback encodes the whole answer)."""
+    import orjson
+
+    try:
+        b = orjson_dumps(d)
+        return orjson.Fragment(b), d["outcome"], d["points"], b
+    except (TypeError, orjson.JSONEncodeError):
+        return False
+
+
+def _fragment(b: bytes):
+    import orjson
+
+    return orjson.Fragment(b)
+
+
+def _discrete(e: Entry) -> bool:
+    """Whether a condition shows only flags and codes (most firms share them): such neighbours are
+    memoised together (Explainer.tier, encoded)."""
+    return not e.scored and not e.node.waived and e.kind != "category" and all(u in ("bool", "enum") for u in e.units or ())
+
+
+_RUN_MEMO_SIZE = 256  # decided runs kept per run
+
+
 def _num(v: float, digits: int = 2) -> str:
     s = f"{v:,.{digits}f}"
     return s.rstrip("0").rstrip(".") if "." in s else s
@@ -78,11 +114,14 @@ def _plain(t: Test, lang: str) -> str:
 
 
 class Explainer:
-    def __init__(self, values: dict[str, Any], row: dict[str, Any], lang: str, doc: str):
+    def __init__(self, values: dict[str, Any], row: dict[str, Any], lang: str, doc: str, encoded: bool = False):
         self.v = values
         self.row = row
         self.lang = lang
         self.doc = doc
+        # encoded: conditions decided before (memoised) come as pre-encoded JSON (orjson.Fragment);
+        # the answer is then only for orjson.dumps (explain_json)
+        self.encoded = encoded
         self._given: bool | None = None  # whether any provincial 特色化 input is given
 
     def _local_given(self) -> bool:
@@ -208,6 +247,7 @@ class Explainer:
         undetermined_missing = not category
 
         memo: dict = {}  # decided results by what they are made of (see `build`)
+        enc: dict = {}  # the same, pre-encoded (_encode), for encoded Explainers
 
         def build(ex: "Explainer", vs: tuple | None = None, ts: tuple | None = None) -> dict:
             # A decided entry's dict is a function of the outputs and the input it reads, with their
@@ -235,6 +275,12 @@ class Explainer:
             except TypeError:  # an unhashable value
                 c = key = None
             if c is not None:
+                if ex.encoded:
+                    f = enc.get(key)
+                    if f is None:
+                        f = enc[key] = _encode(c)
+                    if f:
+                        return f
                 d = c.copy()
                 ov = d["observed_value"]
                 if ov is not None:
@@ -289,17 +335,22 @@ class Explainer:
                 return d
             d["missing"] = []
             all_ts, all_vs = ((*ts, type(r)), (*vs, r)) if reads_row else (ts, vs)
-            if key is not None and _MEMO_TYPES.issuperset(all_ts) and (float not in all_ts or 0 not in all_vs):
+            # (zero floats: by value only, as False == 0 == 0.0 but a bool or an int is told apart by its type)
+            if key is not None and _MEMO_TYPES.issuperset(all_ts) and (
+                    float not in all_ts or not any(t is float and x == 0 for x, t in zip(all_vs, all_ts))):
                 if len(memo) >= _MEMO_SIZE:
                     memo.clear()
+                    enc.clear()
                 c = d.copy()  # complete before it is seen (batch jobs explain in another thread)
                 ov = c["observed_value"]
                 if ov is not None:
                     c["observed_value"] = ov.copy()
+                c["missing"] = []  # nothing shared with `d`, which the caller may change (encoded hits read c)
                 memo[key] = c
             return d
 
         build.key_keys = key_keys
+        build.reads = inp0 if reads_row else None  # the input its memo key adds (with its type)
         return build
 
     def entry(self, e: Entry, plan_doc: str) -> dict:
@@ -341,6 +392,52 @@ class Explainer:
         d["missing"] = self.missing_inputs(e) if d["outcome"] == "undetermined" and e.kind != "category" else []
         return d
 
+    def _encoded_conditions(self, runs: tuple, vals: tuple, types: tuple) -> tuple:
+        """The conditions of a tier for orjson: (items, outcomes, points, dicts by index). An item
+        is one condition (a dict, or pre-encoded when decided before) or, for a run of flag and
+        code conditions decided together before, one fragment holding them all: its key is the
+        members' memo keys end to end, so it finds what they would."""
+        items: list = []
+        outs: list = []
+        pts: list = []
+        dicts: dict = {}
+        row = self.row
+        for members, ksl, reads, memo in runs:
+            if memo is not None:
+                key = vals[ksl] + types[ksl]
+                if reads:
+                    rv = tuple(map(row.get, reads))
+                    key += rv + tuple(map(type, rv))
+                try:
+                    hit = memo.get(key)
+                except TypeError:  # an unhashable value
+                    hit = key = None
+                if hit is not None:
+                    items.append(hit[0])
+                    outs.extend(hit[1])
+                    pts.extend(hit[2])
+                    continue
+            parts = []
+            for i, b, sl in members:
+                c = b(self, vals[sl], types[sl])
+                if type(c) is dict:
+                    items.append(c)
+                    outs.append(c["outcome"])
+                    pts.append(c["points"])
+                    dicts[i] = c
+                    parts = None
+                else:
+                    items.append(c[0])
+                    outs.append(c[1])
+                    pts.append(c[2])
+                    if parts is not None:
+                        parts.append(c)
+            if memo is not None and parts and key is not None:  # every member decided before
+                if len(memo) >= _RUN_MEMO_SIZE:
+                    memo.clear()
+                memo[key] = (_fragment(b",".join(c[3] for c in parts)), [c[1] for c in parts], [c[2] for c in parts])
+        return items, outs, pts, dicts
+
     def tier(self, plan: TierPlan) -> dict:
         pack = plan.pack
         doc = pack.cite
@@ -369,14 +466,20 @@ class Explainer:
             categories = tuple((i, e.node.id) for i, (e, _) in enumerate(pairs) if e.kind == "category")
             shown = (tuple(e for e, _ in pairs), tuple(spans), tuple(keys),
                      weakest_mark(*(e.node.mark for e, _ in pairs if e.node.mark)), categories,
-                     tuple(f"{plan.prefix}#{k}" for k in ("ok", "route", "score_lo", "score_hi", "score_ok")))
+                     tuple(f"{plan.prefix}#{k}" for k in ("ok", "route", "score_lo", "score_hi", "score_ok")),
+                     _runs([e for e, _ in pairs], spans))
             if len(by_sheet) < 256:
                 by_sheet[sheet] = shown
-        entries, spans, keys, mark, categories, (k_ok, k_route, k_lo, k_hi, k_sok) = shown
+        entries, spans, keys, mark, categories, (k_ok, k_route, k_lo, k_hi, k_sok), runs = shown
         ok = v.get(k_ok)
         vals = tuple(map(v.get, keys))
         types = tuple(map(type, vals))
-        conds = [b(self, vals[sl], types[sl]) for b, sl in spans]
+        if self.encoded:
+            items, outs, pts, dicts = self._encoded_conditions(runs, vals, types)
+        else:
+            items = dicts = [b(self, vals[sl], types[sl]) for b, sl in spans]
+            outs = list(map(_OUTCOME, items))
+            pts = [c["points"] for c in items] if categories else None
         t: dict[str, Any] = {
             "regime": pack.regime, "outcome": OUT[ok], "score": None, "route": v.get(k_route),
             "title": pack.title, "pack": pack.id, "document": pack.document,
@@ -387,22 +490,24 @@ class Explainer:
             t["score_min"], t["score_max"] = _intish(lo / PT), _intish(hi / PT)
             t["pass_line"] = pack.score["pass_line"]
             t["score_outcome"] = OUT[v.get(k_sok)]
-            t["score_parts"] = {cid: conds[i]["points"] for i, cid in categories}
-        t["conditions"] = conds
+            t["score_parts"] = {cid: pts[i] for i, cid in categories}
+        t["conditions"] = items
         # inputs that would decide what is undetermined: follow undetermined nodes from the top
+        # (an undetermined condition is one of `dicts`: only categories are memoised undetermined)
         missing: list[str] = []
-        by_key = None
-        for e, c in (zip(entries, conds) if "undetermined" in map(_OUTCOME, conds) else ()):
-            if c["outcome"] != "undetermined" or c["kind"] == "category":
+        at = None
+        for i in ([i for i, o in enumerate(outs) if o == "undetermined"] if "undetermined" in outs else ()):
+            e = entries[i]
+            if e.kind == "category":
                 continue
-            if by_key is None:
-                by_key = {e.key: c for e, c in zip(entries, conds)}
-            if c["kind"] == "route" and ok is True:
+            if at is None:
+                at = {e.key: i for i, e in enumerate(entries)}
+            if e.kind == "route" and ok is True:
                 continue  # another route already decided the tier
             parent = e.key.rsplit(".", 1)[0] if "." in e.key.split("/", 1)[-1] else None
-            if parent and parent in by_key and by_key[parent]["outcome"] != "undetermined":
+            if parent and parent in at and outs[at[parent]] != "undetermined":
                 continue
-            for m in c["missing"]:
+            for m in dicts[i]["missing"]:
                 if m not in missing:
                     missing.append(m)
         t["missing"] = missing
@@ -434,3 +539,28 @@ def _points(v: int):
         if len(_POINTS) < 100_000:
             _POINTS[v] = p
     return p
+
+
+def _runs(entries: list, spans: list) -> tuple:
+    """A tier's conditions in order, as runs for Explainer._encoded_conditions: each
+    ([(index, builder, its slice of the keys)], the run's slice of the keys, the inputs its
+    members' memo keys add, the run's memo (None: a single condition))."""
+    out: list = []
+    cur: list = []
+
+    def flush():
+        if len(cur) >= 2:
+            ksl = slice(cur[0][2].start, cur[-1][2].stop)
+            out.append((tuple(cur), ksl, tuple(b.reads for _, b, _ in cur if b.reads is not None), {}))
+        else:
+            out.extend(((m,), None, (), None) for m in cur)
+        cur.clear()
+
+    for i, (e, (b, sl)) in enumerate(zip(entries, spans)):
+        if _discrete(e) and hasattr(b, "reads"):
+            cur.append((i, b, sl))
+        else:
+            flush()
+            out.append((((i, b, sl),), None, (), None))
+    flush()
+    return tuple(out)

@@ -181,16 +181,14 @@ ASSESS_CACHE = _LRU()
 
 def _assess_miss(profile_obj, as_of: dt.date, mode: str, lang: str, timing: dict | None, key: Any, t1: float) -> bytes:
     """The contract JSON of one validated profile, as bytes, kept in the result cache under `key`;
-    `timing` receives the engine and encode milliseconds."""
-    from srdi.engine.assess import assess_profile  # looked up per call (tests replace it)
+    `timing` receives the engine's milliseconds (evaluation, explanation and encoding: conditions
+    decided before come pre-encoded, engine.assess.assess_profile_json)."""
+    from srdi.engine.assess import assess_profile_json  # looked up per call (tests replace it)
 
-    # the validated Profile, not its contract dict: assess_profile would validate a dict again
-    result = assess_profile(profile_obj, as_of, mode, lang)
-    t2 = time.perf_counter()
-    body = dumps(result)
+    # the validated Profile, not its contract dict: it would be validated again
+    body = assess_profile_json(profile_obj, as_of, mode, lang)
     if timing is not None:
-        timing["engine"] = (t2 - t1) * 1000
-        timing["encode"] = (time.perf_counter() - t2) * 1000
+        timing["engine"] = (time.perf_counter() - t1) * 1000
     ASSESS_CACHE.put(key, body)
     return body
 

@@ -62,6 +62,13 @@ async def lifespan(app: FastAPI):
     yield
 
 
+def telemetry_config() -> dict:
+    """FastAPI's OpenTelemetry traces, metrics and logs: off unless SRDI_WEB_TELEMETRY=1 (on, FastAPI
+    asks OpenTelemetry on every request whether a provider is set up: ~25 us of a ~0.9 ms request)."""
+    on = os.environ.get("SRDI_WEB_TELEMETRY", "0") == "1"
+    return {"tracing": on, "metrics": on, "logs": on}
+
+
 def create_app() -> FastAPI:
     from . import api, pages
 
@@ -73,6 +80,7 @@ def create_app() -> FastAPI:
                     "the contract's assessment JSON (§2). Errors are RFC 9457 problem JSON; `errors[].path` "
                     "names the field.",
         docs_url="/api/docs", redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan,
+        telemetry=telemetry_config(),
     )
 
     @app.exception_handler(api.ApiError)
