@@ -704,7 +704,7 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str]:
 
 
 class InProcess:
-    """The load generator in this process (--client-procs 1), with ClientPool's interface."""
+    """The load generator in this process, with ClientPool's interface."""
 
     def __init__(self, t: Target, bodies: Bodies):
         self.t, self.bodies = t, bodies
@@ -737,53 +737,66 @@ class InPool:
         self.pool.close()
 
 
+async def generator(a, host: str, port: int, server_pid: int | None, procs: int):
+    """The load generator: `procs` processes (ClientPool) or this one, connected and warm."""
+    if procs > 1:
+        return InPool(ClientPool(host, port, a.clients, procs, a.profiles, a.as_of, a.warmup, server_pid))
+    t = Target(host, port, server_pid)
+    bodies = Bodies(example_profile(), a.as_of, distinct=a.profiles == "distinct")
+    await connect(t, a.clients, bodies, a.warmup)
+    return InProcess(t, bodies)
+
+
 async def main_async(a, url: str, server_pid: int | None) -> dict:
     u = urlparse(url)
     host, port = u.hostname, u.port or 80
-    if a.client_procs > 1:
-        gen = InPool(ClientPool(host, port, a.clients, a.client_procs, a.profiles, a.as_of, a.warmup, server_pid))
-    else:
-        t = Target(host, port, server_pid)
-        bodies = Bodies(example_profile(), a.as_of, distinct=a.profiles == "distinct")
-        await connect(t, a.clients, bodies, a.warmup)
-        gen = InProcess(t, bodies)
-    owners = socket_owners(port, set(gen.local_ports), process_tree(server_pid))
-    out: dict = {"clients": a.clients, "profiles": a.profiles, "target_ms": a.target_ms,
-                 "client_processes": a.client_procs,
-                 "connections_per_worker": sorted(owners.values(), reverse=True)}
     say = (lambda *x: None) if a.json else (lambda s: print(s, flush=True))
-    if out["connections_per_worker"]:
-        say(f"{a.clients} connections over the server's workers: "
-            + "/".join(map(str, out["connections_per_worker"]))
-            + f" (load generator: {a.client_procs} process{'es' if a.client_procs > 1 else ''})")
+    out: dict = {"clients": a.clients, "profiles": a.profiles, "target_ms": a.target_ms}
     mode = "open" if a.rate is not None and a.mode == "all" else a.mode
     seed = a.seed
-    try:
-        if mode in ("all", "sweep"):
-            async def measure(rate: float) -> dict:
-                nonlocal seed
-                seed += 1
-                # long enough for a meaningful p99 (--min-requests), at least --seconds
-                r = await gen.open(rate, max(a.seconds, a.min_requests / rate), a.arrivals, seed)
+
+    async def connected(procs: int):
+        gen = await generator(a, host, port, server_pid, procs)
+        owners = socket_owners(port, set(gen.local_ports), process_tree(server_pid))
+        split = sorted(owners.values(), reverse=True)
+        out.setdefault("connections_per_worker", split)
+        if split:
+            say(f"{a.clients} connections over the server's workers: " + "/".join(map(str, split))
+                + f" (load generator: {procs} process{'es' if procs > 1 else ''})")
+        return gen
+
+    if mode in ("all", "sweep", "open"):
+        gen = await connected(a.open_procs)
+        try:
+            if mode in ("all", "sweep"):
+                async def measure(rate: float) -> dict:
+                    nonlocal seed
+                    seed += 1
+                    # long enough for a meaningful p99 (--min-requests), at least --seconds
+                    r = await gen.open(rate, max(a.seconds, a.min_requests / rate), a.arrivals, seed)
+                    r["ok"] = step_ok(r, a.target_ms)
+                    say(step_line(r, a.target_ms))
+                    return r
+
+                say(f"sweep: open loop ({a.arrivals} arrivals), {a.seconds:g} s a step, target p99 <= {a.target_ms:g} ms")
+                best, steps = await sweep(measure, a.target_ms, start=a.start_rate, factor=a.factor, refine=a.refine,
+                                          max_rate=a.max_rate, min_rate=a.min_rate)
+                out["sweep"] = {"best": best, "steps": steps, "load": load_text()}
+            if mode == "open":
+                r = await gen.open(a.rate, a.seconds, a.arrivals, seed)
                 r["ok"] = step_ok(r, a.target_ms)
                 say(step_line(r, a.target_ms))
-                return r
-
-            say(f"sweep: open loop ({a.arrivals} arrivals), {a.seconds:g} s a step, target p99 <= {a.target_ms:g} ms")
-            best, steps = await sweep(measure, a.target_ms, start=a.start_rate, factor=a.factor, refine=a.refine,
-                                      max_rate=a.max_rate, min_rate=a.min_rate)
-            out["sweep"] = {"best": best, "steps": steps, "load": load_text()}
-        if mode == "open":
-            r = await gen.open(a.rate, a.seconds, a.arrivals, seed)
-            r["ok"] = step_ok(r, a.target_ms)
-            say(step_line(r, a.target_ms))
-            out["open"] = r
-        if mode in ("all", "closed"):
+                out["open"] = r
+        finally:
+            gen.close()
+    if mode in ("all", "closed"):
+        gen = await connected(a.closed_procs)
+        try:
             r = await gen.closed(a.closed_seconds if mode == "all" else a.seconds, a.requests)
             say(step_line(r))
             out["closed"] = r
-    finally:
-        gen.close()
+        finally:
+            gen.close()
     out["load"] = load_text()
     return out
 
@@ -825,9 +838,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, help="open loop at this total rate (requests/s)")
     ap.add_argument("--sweep", dest="mode", action="store_const", const="sweep", help="same as --mode sweep")
     ap.add_argument("--clients", type=int, default=50, help="concurrent keep-alive connections")
-    ap.add_argument("--client-procs", type=int, default=min(os.cpu_count() or 1, 2),
-                    help="load-generating processes sharing the connections and the rate (as wrk -t; default: "
-                         "one per core up to 2); 1: in this process")
+    ap.add_argument("--client-procs", type=int,
+                    help="load-generating processes sharing the connections and the rate (as wrk -t), in both "
+                         "loops; default: 1 (this process) for the open loop, one per core up to 2 for the closed "
+                         "loop")
     ap.add_argument("--seconds", type=float, default=10, help="length of each open-loop step (and of --mode closed)")
     ap.add_argument("--closed-seconds", type=float, default=10, help="length of the closed loop in --mode all")
     ap.add_argument("--requests", type=int, default=100_000, help="closed loop: stop after this many")
@@ -850,8 +864,13 @@ def main(argv: list[str] | None = None) -> None:
         a.mode = "open"
     if a.mode == "open" and a.rate is None:
         ap.error("--mode open needs --rate")
-    if a.client_procs < 1 or a.client_procs > a.clients:
+    if a.client_procs is not None and not 1 <= a.client_procs <= a.clients:
         ap.error("--client-procs: 1 to --clients")
+    # the open loop's arrivals keep time best from one process (two woke up on both cores, later:
+    # send lag p99 13-43 ms against 3-13 ms at 1,300 req/s); back to back, one process's CPU
+    # came out of one worker, which then answered ~30% slower than the other
+    a.open_procs = a.client_procs or 1
+    a.closed_procs = a.client_procs or min(os.cpu_count() or 1, 2)
     proc = None
     if a.url:
         u = urlparse(a.url)

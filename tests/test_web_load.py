@@ -241,3 +241,32 @@ def test_client_reconnects_when_the_server_closed_the_connection(load):
 def test_loopback_only(load):
     with pytest.raises(SystemExit):
         load.main(["--url", "http://example.com:8000", "--mode", "closed"])
+
+
+def test_client_pool_spreads_the_load_over_processes(load, monkeypatch):
+    """ClientPool: 2 generating processes, each with half the connections and half the rate; the
+    parent merges what they measured (every scheduled request, each process's CPU)."""
+    import pathlib
+    import threading
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(load.__file__).parent))  # the children import the script
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(_stub_server())
+    port = server.sockets[0].getsockname()[1]
+    th = threading.Thread(target=loop.run_forever, daemon=True)
+    th.start()
+    pool = load.ClientPool("127.0.0.1", port, clients=4, procs=2, profiles="distinct", as_of="2026-06-01", warmup=8)
+    try:
+        assert len(pool.local_ports) == 4 and len(set(pool.local_ports)) == 4
+        res = pool.open(rate=200, seconds=0.2, arrivals="uniform", seed=3)
+        closed = pool.closed(seconds=0.05, total=30)
+    finally:
+        pool.close()
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        th.join(5)
+    assert res["client_processes"] == 2 and res["scheduled"] == 40 and res["requests"] == 40 and res["errors"] == 0
+    assert res["cache_misses"] == 40 and res["rate"] == 200 and load.step_ok(res, 1e9)
+    assert res["client_cpu_ms_per_request"] > 0
+    assert closed["client_processes"] == 2 and 0 < closed["requests"] <= 30 and closed["errors"] == 0
+    assert all(not p.is_alive() for p in pool.procs)

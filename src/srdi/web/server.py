@@ -250,7 +250,7 @@ def run(host: str, port: int, workers: int = 1, log_level: str = "warning") -> N
     worker processes (OSError when the address cannot be bound)."""
     import uvicorn
 
-    if workers <= 1:
+    if workers <= 1 or not hasattr(socket, "send_fds"):  # (no fd passing, e.g. Windows: uvicorn's shared socket)
         uvicorn.run(APP, host=host, port=port, workers=workers, log_level=log_level, **OPTIONS)
         return
     cfg = config(host, port, workers, log_level)
