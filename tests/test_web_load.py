@@ -250,20 +250,32 @@ def test_client_pool_spreads_the_load_over_processes(load, monkeypatch):
     import threading
 
     monkeypatch.syspath_prepend(str(pathlib.Path(load.__file__).parent))  # the children import the script
-    loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(_stub_server())
-    port = server.sockets[0].getsockname()[1]
-    th = threading.Thread(target=loop.run_forever, daemon=True)
+    # the stub server's loop in a thread of its own (this thread may hold a running loop: run_async)
+    ports: list = []
+    up, stop = threading.Event(), threading.Event()
+
+    async def serve():
+        server = await _stub_server()
+        ports.append(server.sockets[0].getsockname()[1])
+        up.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+        server.close()
+
+    th = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     th.start()
-    pool = load.ClientPool("127.0.0.1", port, clients=4, procs=2, profiles="distinct", as_of="2026-06-01", warmup=8)
+    assert up.wait(10)
     try:
-        assert len(pool.local_ports) == 4 and len(set(pool.local_ports)) == 4
-        res = pool.open(rate=200, seconds=0.2, arrivals="uniform", seed=3)
-        closed = pool.closed(seconds=0.05, total=30)
+        pool = load.ClientPool("127.0.0.1", ports[0], clients=4, procs=2, profiles="distinct", as_of="2026-06-01",
+                               warmup=8)
+        try:
+            assert len(pool.local_ports) == 4 and len(set(pool.local_ports)) == 4
+            res = pool.open(rate=200, seconds=0.2, arrivals="uniform", seed=3)
+            closed = pool.closed(seconds=0.05, total=30)
+        finally:
+            pool.close()
     finally:
-        pool.close()
-        loop.call_soon_threadsafe(server.close)
-        loop.call_soon_threadsafe(loop.stop)
+        stop.set()
         th.join(5)
     assert res["client_processes"] == 2 and res["scheduled"] == 40 and res["requests"] == 40 and res["errors"] == 0
     assert res["cache_misses"] == 40 and res["rate"] == 200 and load.step_ok(res, 1e9)
