@@ -48,34 +48,30 @@ def compile_all(ops, as_of: dt.date, mode: str) -> Compiled:
 
 
 # ---------------------------------------------------------------------------- one enterprise
-def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> dict:
-    """Assess one profile (a Profile, or a contract dict which is validated first).
-    Returns the contract assessment JSON (contract.md §2)."""
-    from .frame import profile_row
-
-    if not hasattr(profile, "to_contract_dict"):
-        from ..profile import validate_profile  # a plain dict is validated (raises ProfileError)
-
-        profile = validate_profile(profile)
-    p = profile.to_contract_dict()
-    as_of = parse_date(as_of)
-    row = profile_row(p)
-    c = compile_row(as_of, mode)
-    return explain_row(c, run_row(c, row), row, lang)
-
-
-def assess_profile_json(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> bytes:
-    """assess_profile's answer as compact JSON (UTF-8, the API's bytes: `srdi.web.api.dumps`).
-    Conditions decided the same way before are copied in pre-encoded (explain.Explainer.encoded)."""
+def _row_of(profile: Any) -> dict[str, Any]:
+    """The engine row of a Profile, or of a contract dict, which is validated first (ProfileError)."""
     from .frame import profile_row
 
     if not hasattr(profile, "to_contract_dict"):
         from ..profile import validate_profile
 
         profile = validate_profile(profile)
-    as_of = parse_date(as_of)
-    row = profile_row(profile.to_contract_dict())
-    c = compile_row(as_of, mode)
+    return profile_row(profile.to_contract_dict())
+
+
+def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> dict:
+    """Assess one profile (a Profile, or a contract dict which is validated first).
+    Returns the contract assessment JSON (contract.md §2)."""
+    row = _row_of(profile)
+    c = compile_row(parse_date(as_of), mode)
+    return explain_row(c, run_row(c, row), row, lang)
+
+
+def assess_profile_json(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> bytes:
+    """assess_profile's answer as compact JSON (UTF-8, the API's bytes: `srdi.web.api.dumps`).
+    Conditions decided the same way before are copied in pre-encoded (explain.Explainer.encoded)."""
+    row = _row_of(profile)
+    c = compile_row(parse_date(as_of), mode)
     return explain_json(c, run_row(c, row), row, lang)
 
 

@@ -49,7 +49,7 @@ def _fragment(b: bytes):
 
 def _discrete(e: Entry) -> bool:
     """Whether a condition shows only flags and codes (most firms share them): such neighbours are
-    memoised together (Explainer.tier, encoded)."""
+    memoised together (Explainer._encoded_conditions)."""
     return not e.scored and not e.node.waived and e.kind != "category" and all(u in ("bool", "enum") for u in e.units or ())
 
 
