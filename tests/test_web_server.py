@@ -129,6 +129,37 @@ def test_dealer_hands_connections_to_workers_in_turn_and_skips_a_gone_one():
             t.close()
 
 
+def test_dealer_outlives_a_failed_hand_over(monkeypatch):
+    listener = listening_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    d = Dealer(listener, 1)
+    theirs = d.channel(0)
+    theirs.settimeout(5)
+    real, calls = d._deal, []
+
+    def flaky(conn):
+        calls.append(conn)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(conn)
+
+    monkeypatch.setattr(d, "_deal", flaky)
+    d.start()
+    try:
+        first = socket.create_connection(("127.0.0.1", port), timeout=2)
+        assert first.recv(1) == b""  # closed, not left hanging
+        second = socket.create_connection(("127.0.0.1", port), timeout=2)
+        _, fds, _, _ = socket.recv_fds(theirs, 16, 8)
+        assert len(fds) == 1 and d.thread.is_alive()
+        socket.socket(fileno=fds[0]).close()
+        first.close()
+        second.close()
+    finally:
+        d.close()
+        listener.close()
+        theirs.close()
+
+
 def test_two_workers_share_the_connections_and_stop_on_sigterm(tmp_path, load):
     with _serving(tmp_path, load) as (proc, port):
         conns = _connections(port, 40)

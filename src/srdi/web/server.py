@@ -101,13 +101,18 @@ class Dealer:
                 conn, _ = self.listener.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as e:  # a connection reset before it was accepted, or out of descriptors
                 if self.stop.is_set():
                     break
-                continue  # e.g. the client reset the connection before it was accepted
-            with conn:  # the worker holds its own copy from here
-                if not self._deal(conn):
-                    logger.warning("no worker to take a connection; closed")
+                logger.warning("accept failed: %s", e)
+                self.stop.wait(0.01)  # (EMFILE would fail again at once)
+                continue
+            try:
+                with conn:  # the worker holds its own copy from here
+                    if not self._deal(conn):
+                        logger.warning("no worker to take a connection; closed")
+            except Exception:  # noqa: BLE001 - the loop must outlive any one connection
+                logger.exception("could not hand a connection to a worker; closed")
 
     def start(self) -> None:
         self.thread.start()
