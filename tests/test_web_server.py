@@ -129,6 +129,45 @@ def test_dealer_hands_connections_to_workers_in_turn_and_skips_a_gone_one():
             t.close()
 
 
+def test_dealer_skips_a_worker_that_does_not_read():
+    """A worker whose channel is full (hung until uvicorn's health check kills it) is passed over,
+    not waited for and not dropped."""
+    listener = listening_socket("127.0.0.1", 0)
+    port = listener.getsockname()[1]
+    d = Dealer(listener, 2)
+    stuck, live = d.channel(0), d.channel(1)
+    live.settimeout(5)
+    clients = []
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as probe:
+            conn, _ = listener.accept()
+            with conn:
+                while True:  # fill worker 0's channel with copies of one connection
+                    try:
+                        socket.send_fds(d.channels[0], [b"c"], [conn.fileno()])
+                    except BlockingIOError:
+                        break
+        d.start()
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(3)]
+        got = 0
+        while got < 3:
+            _, fds, _, _ = socket.recv_fds(live, 16, 8)
+            for fd in fds:
+                socket.socket(fileno=fd).close()
+            got += len(fds)
+        end = time.time() + 5
+        while d.dealt != [0, 3] and time.time() < end:  # counted just after each hand-over
+            time.sleep(0.01)
+        assert d.channels[0] is not None and d.dealt == [0, 3]
+    finally:
+        d.close()
+        listener.close()
+        for c in clients:
+            c.close()
+        stuck.close()
+        live.close()
+
+
 def test_dealer_outlives_a_failed_hand_over(monkeypatch):
     listener = listening_socket("127.0.0.1", 0)
     port = listener.getsockname()[1]

@@ -71,6 +71,7 @@ class Dealer:
     def channel(self, idx: int) -> socket.socket:
         """A new channel for worker idx: its end to pass to the worker (the dealer keeps the other)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)  # a worker not reading (hung until the health check) must not stall the rest
         with self.lock:
             old, self.channels[idx] = self.channels[idx], ours
         if old is not None:
@@ -86,6 +87,8 @@ class Dealer:
                     continue
                 try:
                     socket.send_fds(ch, [b"c"], [conn.fileno()])
+                except BlockingIOError:  # its channel is full: the next worker's turn
+                    continue
                 except OSError:  # the worker is gone: its replacement gets a new channel
                     ch.close()
                     self.channels[idx] = None
