@@ -605,14 +605,15 @@ class ClientPool:
         raws = [c.recv() for c in self.pipes]
         return finish(raws, mode, cpu_seconds(pids) - s0 if pids else None, m0, rate, arrivals)
 
-    def open(self, rate: float, seconds: float, arrivals: str, seed: int) -> dict:
+    # async for the callers' sake (main_async, like InProcess); they block: this process only waits
+    async def open(self, rate: float, seconds: float, arrivals: str, seed: int) -> dict:
         """Each process at rate / k: Poisson processes add up to one at the whole rate; even arrivals
         are interleaved (process i starts i / rate later)."""
         k = len(self.pipes)
         return self._run([("open", rate / k, seconds, arrivals, seed * 1000 + i, i / rate if arrivals == "uniform" else 0.0)
                           for i in range(k)], "open", rate, arrivals)
 
-    def closed(self, seconds: float, total: int) -> dict:
+    async def closed(self, seconds: float, total: int) -> dict:
         k = len(self.pipes)
         return self._run([("closed", seconds, total // k + (i < total % k)) for i in range(k)], "closed")
 
@@ -721,26 +722,10 @@ class InProcess:
             c.close()
 
 
-class InPool:
-    """ClientPool's blocking calls, awaitable (this process's loop has nothing else to do meanwhile)."""
-
-    def __init__(self, pool: ClientPool):
-        self.pool, self.local_ports = pool, pool.local_ports
-
-    async def open(self, *a) -> dict:
-        return self.pool.open(*a)
-
-    async def closed(self, *a) -> dict:
-        return self.pool.closed(*a)
-
-    def close(self) -> None:
-        self.pool.close()
-
-
 async def generator(a, host: str, port: int, server_pid: int | None, procs: int):
     """The load generator: `procs` processes (ClientPool) or this one, connected and warm."""
     if procs > 1:
-        return InPool(ClientPool(host, port, a.clients, procs, a.profiles, a.as_of, a.warmup, server_pid))
+        return ClientPool(host, port, a.clients, procs, a.profiles, a.as_of, a.warmup, server_pid)
     t = Target(host, port, server_pid)
     bodies = Bodies(example_profile(), a.as_of, distinct=a.profiles == "distinct")
     await connect(t, a.clients, bodies, a.warmup)

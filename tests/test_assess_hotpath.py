@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import canon, load_cases, synthetic_engine_rows
+from srdi.engine import jsonout
 from srdi.engine.assess import compile_row, explain_row, run_row
 from srdi.engine.explain import Explainer
 from srdi.engine.frame import _fen, profile_row
@@ -116,7 +117,7 @@ def test_encoded_answer_beyond_orjson_falls_back_to_the_stdlib():
     row = profile_row(validate_profile(load_cases()[0]["profile"]).to_contract_dict())
     values = run_row(c, row)
     row = {**row, "name": 2 ** 70}  # orjson refuses integers beyond 64 bits (not a valid profile: a stand-in)
-    want = api._stdlib_dumps(explain_row(c, values, row, "zh"))
+    want = jsonout.stdlib_dumps(explain_row(c, values, row, "zh"))
     assert explain_json(c, values, row, "zh") == want and str(2 ** 70).encode() in want
 
 
@@ -152,7 +153,7 @@ def test_decided_conditions_with_a_false_flag_and_a_float_are_memoised():
     {None: 1, True: 2, 2.5: 3},
 ])
 def test_dumps_is_the_stdlib_json(obj):
-    assert api.dumps(obj) == api._stdlib_dumps(obj)
+    assert jsonout.dumps(obj) == jsonout.stdlib_dumps(obj)
 
 
 @pytest.mark.parametrize("data", [b"", b"1", b"123456789012345678", b"1234567890123456789", b'{"a": 12345678901234567890}',

@@ -270,8 +270,8 @@ def test_client_pool_spreads_the_load_over_processes(load, monkeypatch):
                                warmup=8)
         try:
             assert len(pool.local_ports) == 4 and len(set(pool.local_ports)) == 4
-            res = pool.open(rate=200, seconds=0.2, arrivals="uniform", seed=3)
-            closed = pool.closed(seconds=0.05, total=30)
+            res = run_async(pool.open(rate=200, seconds=0.2, arrivals="uniform", seed=3))
+            closed = run_async(pool.closed(seconds=0.05, total=30))
         finally:
             pool.close()
     finally:

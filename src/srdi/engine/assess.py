@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import Compiler, TierPlan, closure
-from .explain import OUT, Explainer, fmt_value, orjson_dumps
+from .explain import OUT, Explainer, fmt_value
 from .measures import Ctx, measure
 from .ops import SCALE_PREFIX, PolarsOps
 from .packs import choose_regime, parse_date, resolve_pack, size_table
@@ -68,7 +68,7 @@ def assess_profile(profile: Any, as_of: Any, mode: str = "application", lang: st
 
 
 def assess_profile_json(profile: Any, as_of: Any, mode: str = "application", lang: str = "zh") -> bytes:
-    """assess_profile's answer as compact JSON (UTF-8, the API's bytes: `srdi.web.api.dumps`).
+    """assess_profile's answer as compact JSON (UTF-8, the API's bytes: `jsonout.dumps`).
     Conditions decided the same way before are copied in pre-encoded (explain.Explainer.encoded)."""
     row = _row_of(profile)
     c = compile_row(parse_date(as_of), mode)
@@ -106,16 +106,13 @@ def _size_inputs(ind: str | None, y1: int) -> tuple:
 
 
 def explain_json(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh") -> bytes:
-    """explain_row as compact JSON: the bytes of `srdi.web.api.dumps(explain_row(...))`."""
-    import json
-
-    import orjson
+    """explain_row as compact JSON: the bytes of `jsonout.dumps(explain_row(...))` (the API's)."""
+    from .jsonout import orjson_dumps, stdlib_dumps
 
     try:
         return orjson_dumps(explain_row(c, values, row, lang, encoded=True))
-    except (TypeError, orjson.JSONEncodeError):  # beyond orjson (an integer over 64 bits): the stdlib's
-        return json.dumps(explain_row(c, values, row, lang), ensure_ascii=False, default=str,
-                          separators=(",", ":")).encode()
+    except TypeError:  # beyond orjson (an integer over 64 bits; JSONEncodeError is a TypeError)
+        return stdlib_dumps(explain_row(c, values, row, lang))
 
 
 def explain_row(c: Compiled, values: dict[str, Any], row: dict[str, Any], lang: str = "zh",

@@ -10,6 +10,7 @@ import operator
 from typing import Any
 
 from .blocks import PT, Entry, TierPlan
+from .jsonout import fragment, orjson_dumps
 from .packs import Node, weakest_mark
 from .syntax import Test
 
@@ -20,31 +21,15 @@ _MEMO_SIZE = 256  # decided dicts kept per entry builder
 _OUTCOME = operator.itemgetter("outcome")
 
 
-def orjson_dumps(obj: Any) -> bytes:
-    """orjson as the API encodes (srdi.web.api.dumps: `default=str`, so dates and dataclasses go
-    through str()); imported on first use (25 ms: the CLI's start does without)."""
-    import orjson
-
-    return orjson.dumps(obj, default=str, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS)
-
-
 def _encode(d: dict):
     """A decided condition's dict as pre-encoded JSON with what the tier reads of it: (fragment,
     outcome, points, its bytes); False when orjson refuses it (an integer beyond 64 bits: the
     caller's fallback encodes the whole answer)."""
-    import orjson
-
     try:
         b = orjson_dumps(d)
-        return orjson.Fragment(b), d["outcome"], d["points"], b
-    except (TypeError, orjson.JSONEncodeError):
+    except TypeError:  # (orjson.JSONEncodeError is one)
         return False
-
-
-def _fragment(b: bytes):
-    import orjson
-
-    return orjson.Fragment(b)
+    return fragment(b), d["outcome"], d["points"], b
 
 
 def _discrete(e: Entry) -> bool:
@@ -435,7 +420,7 @@ class Explainer:
             if memo is not None and parts and key is not None:  # every member decided before
                 if len(memo) >= _RUN_MEMO_SIZE:
                     memo.clear()
-                memo[key] = (_fragment(b",".join(c[3] for c in parts)), [c[1] for c in parts], [c[2] for c in parts])
+                memo[key] = (fragment(b",".join(c[3] for c in parts)), [c[1] for c in parts], [c[2] for c in parts])
         return items, outs, pts, dicts
 
     def tier(self, plan: TierPlan) -> dict:

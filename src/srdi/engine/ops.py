@@ -89,7 +89,6 @@ class PolarsOps:
         return _CMP[op](a, b)
 
     def isin(self, a, values):
-        pl = self.pl
         # null (missing) stays null: is_in without nulls_equal gives null for a null value
         return a.is_in(list(values), nulls_equal=False)
 

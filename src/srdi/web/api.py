@@ -18,12 +18,15 @@ from pathlib import Path
 from collections import OrderedDict
 from typing import Any, Literal, Optional
 
+import orjson
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from .problems import field_error, problem
+from srdi.engine.jsonout import dumps  # the API's answers: the CLI's JSON, compact
+
+from .problems import field_error
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -47,42 +50,6 @@ class ApiError(Exception):
         super().__init__(detail)
 
 
-try:  # a pinned dependency; the stdlib path below gives the same JSON, about 10x slower
-    import orjson
-except ImportError:  # pragma: no cover - an environment installed before orjson was added
-    orjson = None
-
-# orjson with the stdlib's behaviour of `default=str`: dates, datetimes and dataclasses go through
-# str() (orjson would write datetimes with a "T" and dataclasses as objects), int keys become strings.
-_ORJSON_OPTS = (orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-                if orjson is not None else 0)
-_ORJSON_STR_KEY_OPTS = _ORJSON_OPTS & ~orjson.OPT_NON_STR_KEYS if orjson is not None else 0
-
-
-def _stdlib_dumps(obj: Any, sort_keys: bool = False) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"), sort_keys=sort_keys).encode()
-
-
-def dumps(obj: Any, sort_keys: bool = False) -> bytes:
-    """The CLI's JSON (srdi.cli.one.dump_json: `json.dumps(default=str)`) without the indentation.
-    Encoded by orjson (the same bytes for the engine's output: str, int, float, bool, None, Decimal,
-    date); anything orjson refuses (ints over 64 bits, non-scalar keys) falls back to the stdlib."""
-    if orjson is not None:
-        if not sort_keys:
-            # first without OPT_NON_STR_KEYS, which doubles orjson's time; it refuses a non-str key
-            # (TypeError), and then the call below is the one that answers
-            try:
-                return orjson.dumps(obj, default=str, option=_ORJSON_STR_KEY_OPTS)
-            except TypeError:
-                pass
-        try:
-            return orjson.dumps(obj, default=str,
-                                option=_ORJSON_OPTS | orjson.OPT_SORT_KEYS if sort_keys else _ORJSON_OPTS)
-        except (TypeError, orjson.JSONEncodeError):
-            pass
-    return _stdlib_dumps(obj, sort_keys)
-
-
 _LONG_DIGITS = re.compile(rb"\d{19,}")
 # The same test as _LONG_DIGITS.search (a run of 19 ASCII digits) in a few microseconds instead of tens:
 # every digit becomes "0", every other byte " ", then a substring search.
@@ -100,7 +67,7 @@ def loads(data: bytes) -> Any:
     """json.loads, by orjson when that gives the same: not for integers beyond 64 bits (orjson makes
     them floats) and not for what orjson refuses (NaN, Infinity, 1e400 and malformed JSON: the stdlib
     decides, and its error, position included, is the one reported)."""
-    if orjson is not None and not _long_digits(data):
+    if not _long_digits(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
