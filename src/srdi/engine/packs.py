@@ -193,6 +193,7 @@ def prune_cache(folder, pattern: str, keep: int) -> None:
         except OSError:
             pass  # another process removed it first
 
+
 def _yaml():
     import yaml  # imported only when rule files are actually parsed (cold start)
 
