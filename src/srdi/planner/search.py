@@ -413,6 +413,59 @@ def enumerate_by_cost(levers: list[list[Action]]):
 INF = float("inf")
 
 
+def envelope(tab: dict, level_costs: list, v0) -> list:
+    """The upper concave envelope of (cost, points gained over v0) of a table {levels: points},
+    a level's cost read from level_costs[lever][level - 1]: its segments (slope, gain, cost) from
+    (0, 0), concave and increasing (what a cost can buy at best, fractions allowed)."""
+    pts: dict = {}
+    for key, v in tab.items():
+        c = sum(cs[k - 1] for cs, k in zip(level_costs, key) if k)
+        if v - v0 > pts.get(c, 0):
+            pts[c] = v - v0
+    return hull_segments(sorted(pts.items()))
+
+
+def hull_segments(pts) -> list:
+    """The upper concave envelope from (0, 0) of points (cost, gain) in increasing cost, as
+    segments (slope, gain, cost); a gain at no cost (a level priced 0 by a cost file) is a first
+    segment of infinite slope."""
+    hull: list = []  # (cost, gain) from (0, free), concave, increasing
+    free = 0
+    for c, g in pts:
+        if c == 0:
+            free = max(free, g)
+            continue
+        if g <= (hull[-1][1] if hull else free):
+            continue
+        while hull:
+            c1, g1 = hull[-1]
+            c0, g0 = hull[-2] if len(hull) > 1 else (0, free)
+            if (g1 - g0) * (c - c0) <= (g - g0) * (c1 - c0):  # hull[-1] under the chord
+                hull.pop()
+            else:
+                break
+        hull.append((c, g))
+    segs, c0, g0 = ([(INF, free, 0)], 0, free) if free > 0 else ([], 0, 0)
+    for c, g in hull:
+        segs.append(((g - g0) / (c - c0), g - g0, c - c0))
+        c0, g0 = c, g
+    return segs
+
+
+def greedy_cost(segs: list, need) -> float:
+    """The least cost of `need` points from envelopes on disjoint costs (fractions allowed: the
+    steepest segments first); 0 when nothing is needed, INF when they cannot give it."""
+    if need <= 0:
+        return 0
+    cost = 0.0
+    for slope, dg, dc in sorted((x for sg in segs for x in sg), key=lambda x: -x[0]):
+        if dg >= need:
+            return cost + need / slope
+        cost += dc
+        need -= dg
+    return INF
+
+
 class ScoreOracle:
     """A scored tier passes by its score only if the sum of the indicators' lower points reaches
     the pass line and each category minimum (blocks.Compiler.tier: score_ok needs score_lo >= line).
@@ -599,7 +652,8 @@ class ScoreOracle:
                                             for key, v in raw.items() if v >= m]))
         self._min_fb = [(tuple(p for p in range(len(levers)) if F[p] & inp), m)
                         for (inp, lo, _, _), m in zip(self.fallback, self.fb_min) if m is not None and lo < m]
-        self._memo: dict = {}  # (j, levels of the relevant levers fixed) -> bound
+        self._memo: dict = {}  # (j, levels of the relevant levers fixed) -> (bound, its route part)
+        self._full: dict = {}  # the same -> full_cost_bound
         self._segs = []
         used: set = set()
         order = sorted(range(len(self.exact)), key=lambda q: -max(self.exact[q][6].values()))
@@ -616,29 +670,19 @@ class ScoreOracle:
                 self._segs.append((q in fam, hit[0], hit[1]))
                 continue
             v0 = raw.get(tuple(0 for _ in ps), 0)
-            pts: dict = {}
-            for key, v in raw.items():
-                c = sum(levers[p][k - 1].cost for p, k in zip(ps, key) if k)
-                if v - v0 > pts.get(c, 0):
-                    pts[c] = v - v0
-            hull: list = []  # (cost, gain) from (0, 0), concave, increasing
-            for c, g in sorted(pts.items()):
-                if c == 0 or hull and g <= hull[-1][1]:
-                    continue
-                while hull:
-                    c1, g1 = hull[-1]
-                    c0, g0 = hull[-2] if len(hull) > 1 else (0, 0)
-                    if (g1 - g0) * (c - c0) <= (g - g0) * (c1 - c0):  # hull[-1] under the chord
-                        hull.pop()
-                    else:
-                        break
-                hull.append((c, g))
-            segs, c0, g0 = [], 0, 0
-            for c, g in hull:
-                segs.append(((g - g0) / (c - c0), g - g0, c - c0))
-                c0, g0 = c, g
+            segs = envelope(raw, [[a.cost for a in levers[p]] for p in ps], v0)
             self._hulls[ck] = (v0, segs)
             self._segs.append((q in fam, v0, segs))
+        # the split-cost relaxation (_split_bound): a lever read by several tables has its cost
+        # shared out equally among them, so every table counts at its own envelope
+        shared: dict = {}
+        for e in self.exact:
+            for p in e[5]:
+                shared[p] = shared.get(p, 0) + 1
+        # per table: its content and cost shares, naming its envelopes in the plan-wide `hulls`
+        self._split_keys = [("split", self._exact_tid[q], tuple(tuple(a.cost / shared[p] for a in levers[p]) for p in e[5]))
+                            for q, e in enumerate(self.exact)]
+        self._split_memo: dict = {}  # (table, its fixed levels) -> (value, envelope)
 
     def cost_bound(self, idx: tuple, tch: frozenset) -> float:
         """A lower bound of what the levers not yet fixed must cost for the score to reach the pass
@@ -658,26 +702,44 @@ class ScoreOracle:
         v = self._memo.get(key)
         if v is None:
             v = self._memo[key] = self._cost_bound(idx, tch, j)
-        return v
+        return v[0]
 
-    def _cost_bound(self, idx: tuple, tch: frozenset, j: int) -> float:
+    def full_cost_bound(self, idx: tuple, tch: frozenset) -> float:
+        """cost_bound, raised by the split-cost relaxation (_split_bound): tighter where tables
+        share levers, but dearer, so enumerate_gated asks for it only of the nodes it pops."""
+        if self.gate.route_true:
+            return 0
+        j = len(idx)
+        key = (j, self._relget[j](idx))
+        w = self._full.get(key)
+        if w is None:
+            v = self._memo.get(key)
+            if v is None:
+                v = self._memo[key] = self._cost_bound(idx, tch, j)
+            cheap, route = v
+            w = cheap if cheap >= route else min(max(cheap, self._split_bound(idx, tch, j)), route)
+            self._full[key] = w
+        return w
+
+    def _cost_bound(self, idx: tuple, tch: frozenset, j: int) -> tuple:
+        """(cost_bound, the route part of it)."""
         route = INF  # the least a completion meeting a direct route costs
         for ps in self._route_pos:
             if any(p < j and idx[p] for p in ps):
-                return 0  # a fixed lever touches it: it may be met already
+                return 0, 0  # a fixed lever touches it: it may be met already
             route = min(route, min((self._cheap[p] for p in ps if p >= j), default=INF))
         for get, tab, last, anytrue, ps, raw in self.route_tabs:
             if last < j:
                 if tab[get(idx)]:
-                    return 0
+                    return 0, 0
                 continue
             if not anytrue:
                 continue
             if raw[tuple(idx[p] if p < j else 0 for p in ps)]:
-                return 0
+                return 0, 0
             route = min(route, min(self._cheap[p] for p in ps if p >= j))
         score = max(self._score_bound(idx, tch, j), self._min_bound(idx, j))
-        return min(score, route)
+        return min(score, route), route
 
     def _min_bound(self, idx: tuple, j: int) -> float:
         """The least the unfixed levers must cost for every indicator with a minimum to reach it:
@@ -730,16 +792,76 @@ class ScoreOracle:
             tot += lo
             if inp & tch:
                 free += mx - lo
-        need = self.gate.line - tot - free
-        if need <= 0:
-            return 0
-        cost = 0.0
-        for slope, dg, dc in sorted((x for sg in segs for x in sg), key=lambda x: -x[0]):
-            if dg >= need:
-                return cost + need / slope
-            cost += dc
-            need -= dg
-        return INF
+        return greedy_cost(segs, self.gate.line - tot - free)
+
+    def _split_bound(self, idx: tuple, tch: frozenset, j: int) -> float:
+        """The same lower bound by another relaxation: instead of counting the tables outside a
+        disjoint family at their best for free, each unfixed lever's cost is split equally among
+        the tables reading it (the shares add up to its cost, so a completion costs at least the
+        sum of its tables' shares), and every open table gains along the concave envelope of
+        (its share of the cost, its points) given the levels fixed so far. Tighter when tables
+        share levers (R&D intensity, growth and revenue structure all read the growth lever)."""
+        tot = self.const_tot
+        segs = []
+        for q, (get, tab, _, last, _, ps, raw) in enumerate(self.exact):
+            if last < j:
+                tot += tab[get(idx)]
+                continue
+            fixed = tuple(idx[p] if p < j else -1 for p in ps)
+            hit = self._split_memo.get((q, fixed))
+            if hit is None:
+                ck = (self._split_keys[q], fixed)
+                hit = self._hulls.get(ck)
+                if hit is None:
+                    hit = self._hulls[ck] = self._split_envelope(q, fixed)
+                self._split_memo[(q, fixed)] = hit
+            tot += hit[0]
+            segs.append(hit[1])
+        free = 0
+        for inp, lo, mx, _ in self.fallback:
+            tot += lo
+            if inp & tch:
+                free += mx - lo
+        return greedy_cost(segs, self.gate.line - tot - free)
+
+    def _split_envelope(self, q: int, fixed: tuple) -> tuple:
+        """Table q's value with its unfixed levers unused (`fixed`: a level per lever, -1 where
+        unfixed), and the envelope of its gains over it against its shares of their costs. Over
+        the whole table as arrays (tables reach ~1,000 rows and a plan asks for ~200 of these)."""
+        raw = self.exact[q][6]
+        shares = self._split_keys[q][2]
+        free_at = [t for t, f in enumerate(fixed) if f < 0]
+        if len(raw) <= 64:  # small tables: plain Python is faster than array set-up
+            sub = {}
+            for key, v in raw.items():
+                if all(k == f for k, f in zip(key, fixed) if f >= 0):
+                    sub[tuple(key[t] for t in free_at)] = v
+            v0 = sub[(0,) * len(free_at)]
+            return v0, envelope(sub, [shares[t] for t in free_at], v0)
+        import numpy as np
+
+        arr = self._hulls.get(("arrays", self._split_keys[q]))
+        if arr is None:
+            keys = np.array(list(raw), dtype=np.int64).reshape(len(raw), -1)
+            # a row's share of cost per lever (level 0 costs nothing)
+            cost = np.column_stack([np.array((0.0,) + sh)[keys[:, t]] for t, sh in enumerate(shares)])
+            arr = self._hulls[("arrays", self._split_keys[q])] = (keys, np.array(list(raw.values()), dtype=np.int64), cost)
+        keys, vals, cost = arr
+        sel = np.ones(len(vals), dtype=bool)
+        for t, f in enumerate(fixed):
+            if f >= 0:
+                sel &= keys[:, t] == f
+        k, v = keys[sel], vals[sel]
+        base = (k[:, free_at] == 0).all(axis=1) if free_at else np.ones(len(v), dtype=bool)
+        v0 = int(v[base][0])
+        c = cost[sel][:, free_at].sum(axis=1) if free_at else np.zeros(len(v))
+        g = v - v0
+        # the points that buy more than every cheaper one (the staircase under the envelope)
+        order = np.lexsort((-g, c))
+        c, g = c[order], g[order]
+        best = np.maximum.accumulate(g)
+        keep = (g > 0) & (np.concatenate(([True], g[1:] > best[:-1])))
+        return v0, hull_segments(zip(c[keep].tolist(), g[keep].tolist()))
 
     def remap(self, pos: dict) -> "ScoreOracle":
         return ScoreOracle(*self.args, pos=pos)
@@ -915,13 +1037,13 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                 owner[i] = (L[:m], best[m], best[m + 1])
 
     heap = []
-    hs0 = max((sc.cost_bound((), suffix[0]) for sc in scored), default=0)
+    hs0 = max((sc.full_cost_bound((), suffix[0]) for sc in scored), default=0)
     # the score bound changes only when the lever fixed is one it reads (a table's, a route's, or
     # one touching an indicator without a table); else a child keeps its parent's
     moves = [any(j in sc._relevant for sc in scored) for j in range(n)]
     h0 = max(bound(0, frozenset()), ho0, hs0)
     if h0 < INF and allows(suffix[0]):
-        heap.append((h0, 0, (), frozenset(), ho0, hs0))
+        heap.append((h0, 0, (), frozenset(), ho0, hs0, False))
     # the oracles are fixed for the call: the condition tables closing at each lever (with the
     # getter of their levels), and the score oracle (at most one, see Planner.oracles)
     closing_at: list = [[] for _ in range(n)]
@@ -936,9 +1058,18 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     assert len(scored) <= 1
     sc = scored[0] if scored else None
     while heap:
-        f, g, idx, tch, ho, hs_ = heapq.heappop(heap)
+        f, g, idx, tch, ho, hs_, lazy = heapq.heappop(heap)
         if cutoff is not None and f >= cutoff:
             return
+        if lazy:
+            # the node's score bound was the cheap one: raise it to the full one now that the node
+            # is first in line (most nodes pushed are never popped), and put it back if it rose
+            hs_ = sc.full_cost_bound(idx, tch | suffix[len(idx)])
+            f2 = g + max(bound(len(idx), tch), ho, hs_)
+            if f2 > f:
+                if f2 < INF:
+                    heapq.heappush(heap, (f2, g, idx, tch, ho, hs_, False))
+                continue
         work[0] += 1
         if limit is not None and work[0] >= limit:
             raise NodeLimit
@@ -968,9 +1099,10 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             if h < INF and ho2 < INF and all(tab.get(get(idx2)) is True for get, tab in closing) \
                     and not (bads and any(get(idx2) in bad for get, bad in bads)) \
                     and (sc is None or sc.child_ok(sc.prefix(node, idx, tch | rest), idx2)):
-                hs = sc.cost_bound(idx2, tch | rest) if sc is not None and moves[j] else hs_
+                mv = sc is not None and moves[j]
+                hs = sc.cost_bound(idx2, tch | rest) if mv else hs_
                 if hs < INF:
-                    heapq.heappush(heap, (g + max(h, ho2, hs), g, idx2, tch, ho2, hs))
+                    heapq.heappush(heap, (g + max(h, ho2, hs), g, idx2, tch, ho2, hs, mv))
         t2 = tch | F[j]
         if allows(t2 | rest):
             h = bound(j + 1, t2)
@@ -999,7 +1131,7 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
                             if hs == INF:
                                 continue
                     g2 = g + a.cost
-                    heapq.heappush(heap, (g2 + max(h, ho2, hs), g2, idx2, t2, ho2, hs))
+                    heapq.heappush(heap, (g2 + max(h, ho2, hs), g2, idx2, t2, ho2, hs, mv))
 
 
 def _points_min(m) -> int | None:
