@@ -1078,8 +1078,11 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             raise NodeLimit
         j = len(idx)
         if j == n:
-            if oracles and not all(tab(idx, tch) if L is None else tab.get(tuple(idx[i] for i in L)) is True
-                                   for L, tab in oracles):
+            # a leaf met every oracle when the last of its levers was fixed (the condition tables
+            # closing there, the score oracle's child_ok with nothing left to touch): only the
+            # root of an enumeration without levers is checked here
+            if not n and oracles and not all(tab(idx, tch) if L is None else tab.get(()) is True
+                                             for L, tab in oracles):
                 continue
             if bad_all and any(get(idx) in bad for get, bad in bad_all):
                 continue
