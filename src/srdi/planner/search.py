@@ -695,31 +695,30 @@ class ScoreOracle:
         cheapest unfixed lever touching it. Category minimums are left out (a relaxation)."""
         if self.gate.route_true:
             return 0
-        j = len(idx)
-        # the bound reads only the levels of the relevant levers (and, for the indicators without
-        # a table, whether a lever fixed or to come touches them: the same)
-        key = (j, self._relget[j](idx))
-        v = self._memo.get(key)
-        if v is None:
-            v = self._memo[key] = self._cost_bound(idx, tch, j)
-        return v[0]
+        return self._memoised(idx, tch)[1][0]
 
     def full_cost_bound(self, idx: tuple, tch: frozenset) -> float:
         """cost_bound, raised by the split-cost relaxation (_split_bound): tighter where tables
         share levers, but dearer, so enumerate_gated asks for it only of the nodes it pops."""
         if self.gate.route_true:
             return 0
-        j = len(idx)
-        key = (j, self._relget[j](idx))
+        key, (cheap, route) = self._memoised(idx, tch)
         w = self._full.get(key)
         if w is None:
-            v = self._memo.get(key)
-            if v is None:
-                v = self._memo[key] = self._cost_bound(idx, tch, j)
-            cheap, route = v
-            w = cheap if cheap >= route else min(max(cheap, self._split_bound(idx, tch, j)), route)
+            w = cheap if cheap >= route else min(max(cheap, self._split_bound(idx, tch, len(idx))), route)
             self._full[key] = w
         return w
+
+    def _memoised(self, idx: tuple, tch: frozenset) -> tuple:
+        """(memo key, _cost_bound): the bound reads only the levels of the relevant levers (and,
+        for the indicators without a table, whether a lever fixed or to come touches them: the
+        same), so it is memoised by them."""
+        j = len(idx)
+        key = (j, self._relget[j](idx))
+        v = self._memo.get(key)
+        if v is None:
+            v = self._memo[key] = self._cost_bound(idx, tch, j)
+        return key, v
 
     def _cost_bound(self, idx: tuple, tch: frozenset, j: int) -> tuple:
         """(cost_bound, the route part of it)."""
