@@ -841,3 +841,39 @@ def test_envelope_counts_gains_at_no_cost():
     other = envelope({(0,): 5, (1,): 9, (2,): 12}, [[10, 30]], 5)  # +4 for 10, +7 for 30
     assert greedy_cost([other], 7) == pytest.approx(30)
     assert greedy_cost([segs, other], 24) == pytest.approx(10)  # 20 free, then the steepest 4
+
+
+def test_split_envelopes_by_arrays_equal_the_plain_ones(monkeypatch):
+    """The split-cost envelopes of tables over ScoreOracle.SPLIT_ARRAY_ROWS rows are computed with
+    NumPy, the others in plain Python: both ways give the same value and segments, for every table
+    and fixed levels the A* asks for on the scored instances."""
+    from srdi.planner.search import ScoreOracle
+
+    seen = []
+    orig = ScoreOracle._split_envelope
+
+    def both(self, q, fixed):
+        got = orig(self, q, fixed)
+        seen.append((self, q, fixed, len(self.exact[q][6]), got))
+        return got
+
+    monkeypatch.setattr(ScoreOracle, "_split_envelope", both)
+    for pl_, tier, rowT, levers, T, *br in _scored_instances():
+        b = br[0] if br else None
+        for L, sc in pl_.oracles(tier, T, rowT, levers, branch=b):
+            if L is not None:
+                continue
+            F = [frozenset(search.fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
+            sc.costs(levers, F)
+            for j in range(len(levers) + 1):
+                for pre in itertools.product(*[range(len(o) + 1) for o in levers[:j]]):
+                    sc.full_cost_bound(pre, frozenset().union(*F))
+    monkeypatch.setattr(ScoreOracle, "_split_envelope", orig)
+    big = [x for x in seen if x[3] > ScoreOracle.SPLIT_ARRAY_ROWS]
+    assert len(big) > 20 and len(seen) > len(big)
+    for rows in (10**9, 0):  # every table in plain Python, then every table through NumPy
+        monkeypatch.setattr(ScoreOracle, "SPLIT_ARRAY_ROWS", rows)
+        for sc, q, fixed, _, (v0, segs) in seen:
+            w0, wsegs = orig(sc, q, fixed)
+            assert w0 == v0
+            assert [(pytest.approx(a), pytest.approx(g), pytest.approx(c)) for a, g, c in wsegs] == segs, (q, fixed)

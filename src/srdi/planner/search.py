@@ -199,7 +199,7 @@ class Evaluator:
         self.hits = 0
         self.cache: dict = {}
         self.vcache: dict = {}  # context -> output key -> {action key: value} (Planner.oracles)
-        self.hulls: dict = {}  # score tables' envelopes by content (ScoreOracle.costs)
+        self.hulls: dict = {}  # score tables' envelopes (and split-cost ones, with their arrays) by content (ScoreOracle)
         self.tables: dict = {}  # oracle tables by content (Planner.oracles)
         self.scalars: dict = {}
         self._schema: dict = {}
@@ -475,6 +475,8 @@ class ScoreOracle:
     not. A direct route met (exact from its table) or touched (no table) lets the combination
     through. Called with (level indices, touched fields); `pos` maps lever index -> position in
     the index tuple (a reordered enumeration)."""
+
+    SPLIT_ARRAY_ROWS = 64  # _split_envelope: tables above this many rows go through NumPy
 
     def __init__(self, gate: Gate, tabs: dict, F: list, routes: dict, tids: dict, hulls: dict,
                  pos: dict | None = None):
@@ -830,7 +832,7 @@ class ScoreOracle:
         raw = self.exact[q][6]
         shares = self._split_keys[q][2]
         free_at = [t for t, f in enumerate(fixed) if f < 0]
-        if len(raw) <= 64:  # small tables: plain Python is faster than array set-up
+        if len(raw) <= self.SPLIT_ARRAY_ROWS:  # small tables: plain Python is faster than array set-up
             sub = {}
             for key, v in raw.items():
                 if all(k == f for k, f in zip(key, fixed) if f >= 0):
