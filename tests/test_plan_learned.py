@@ -680,29 +680,39 @@ def test_steps_first_and_tier_first_judge_alike():
 
 def test_every_nogood_learned_fails_its_step_whatever_the_other_levers():
     """A nogood names levels of the levers a step reads (and the title chain): any combination
-    holding them fails the step, whatever the other levers' levels. Checked with the one-firm
-    engine on the nogoods the search learned, each with the other levers drawn at random."""
+    holding them fails a step of its title chain, whatever the other levers' levels. Checked with
+    the one-firm engine on the nogoods the search learned, each with the other levers drawn at
+    random. Steps reading the same levers share one set of nogoods (a key's title level says
+    which steps it is judged on)."""
     import random
 
     pl_ = _step_planner(True)
     pl_.run()
     rng = random.Random(0)
     p = pl_.costs["levers"]
-    n_checked = 0
+    n_checked = n_shared = 0
     for (tier, T, _), (levers, steps) in pl_.nogoods.items():
         rowT = pl_.setup(T)[1]
+        sets = {id(bad): (L, bad) for L, bad in steps.values()}
         for (t0, T0), (L, bad) in steps.items():
+            # a set is shared by the steps reading the same levers, and only by those
+            assert sets[id(bad)][0] == L
+            n_shared += sum(1 for L2, b2 in steps.values() if b2 is bad) > 1
+        for L, bad in sets.values():
             for key in sorted(bad)[:12]:
                 for _ in range(3):
                     idx = [rng.randrange(len(o) + 1) for o in levers]
                     for j, k in zip(L, key):
                         idx[j] = k
                     acts = tuple(levers[j][k - 1] for j, k in enumerate(idx) if k)
-                    assert any((t0, T0) == c for a in acts for c in a.checks)  # the step applies
-                    v = scalar_tier(apply_actions(rowT, acts, T0, p), T0, "application", t0)[0][f"{t0}#ok"]
-                    assert v is not True, (T, t0, T0, key)
+                    # the steps of its title chain that read L (their outcome is fixed by the key)
+                    chain = [c for a in acts for c in a.checks if steps[c][0] == L]
+                    assert chain and all(steps[c][1] is bad for c in chain)
+                    assert any(scalar_tier(apply_actions(rowT, acts, T0, p), T0, "application", t0)[0][f"{t0}#ok"]
+                               is not True for t0, T0 in chain), (T, key)
                     n_checked += 1
     assert n_checked >= 100
+    assert n_shared > 0  # the instance has steps sharing a set
 
 
 def _whole_sum(sc, idx: tuple, tch: frozenset) -> bool:
@@ -877,3 +887,23 @@ def test_split_envelopes_by_arrays_equal_the_plain_ones(monkeypatch):
             w0, wsegs = orig(sc, q, fixed)
             assert w0 == v0
             assert [(pytest.approx(a), pytest.approx(g), pytest.approx(c)) for a, g, c in wsegs] == segs, (q, fixed)
+
+
+@pytest.mark.parametrize("province", ["370000", "340000", None])
+def test_gate_counts_each_indicator_once(province):
+    """The Gate (and the score oracle built on it) adds up the indicators the score adds up: at
+    the baseline its points are the engine's score. The items of a province's 特色化 sheet are
+    indicators nested in `local` (R2022): they were counted beside it, so a firm with a 10%+
+    niche share (4 points on the 山东 sheet, whatever its province) was thought 4 points nearer the
+    pass line, and whole batches short of it were evaluated."""
+    pl_ = _planner("step_fails")
+    T = dt.date(2026, 1, 1)
+    tier, rowT, _ = pl_.setup(T)
+    rowT = dict(rowT, province=province, market_share_pct=150_000)  # 15% (x 10^4)
+    pl_._row_year[id(rowT)] = T.year
+    vals, _ = scalar_tier(rowT, T, "application", tier)
+    assert vals["srdi_sme/distinctiveness.local.sd_market_share#lo"] == 40_000  # the nested item scores
+    _, gate, _ = pl_.analyse(tier, T, rowT, "application")
+    assert gate.scored and len(gate.inds) == len(gate.keys)
+    assert not any(k.startswith(o + ".") for k in gate.keys for o in gate.keys)
+    assert sum(lo for _, lo, _, _ in gate.inds) == vals["srdi_sme#score_lo"]
