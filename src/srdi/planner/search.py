@@ -198,7 +198,7 @@ class Evaluator:
         self.rows = 0
         self.hits = 0
         self.cache: dict = {}
-        self.vcache: dict = {}  # context -> output key -> {action key: value} (Planner.oracles)
+        self.vcache: dict = {}  # (context, output key) -> {action key: value} (Planner.oracles)
         self.hulls: dict = {}  # score tables' envelopes (and split-cost ones, with their arrays) by content (ScoreOracle)
         self.tables: dict = {}  # oracle tables by content (Planner.oracles)
         self.scalars: dict = {}
@@ -972,9 +972,9 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     whose bound exceeds it (the caller found a plan at that cost and wants only its ties).
 
     `nogoods`: [(lever indices L, set of their level tuples known to fail[, judge])], in L's order
-    (not sorted): a node is dropped once every lever of L is fixed at levels in the set, and a leaf
-    is checked again (the sets grow while the enumeration runs: Planner.search adds the title-chain
-    steps found failing). `judge(levels of L)`: False if they fail (it adds them to the set), else
+    (not sorted): a node is dropped once every lever of L is fixed at levels in the set, and again
+    when it is popped (the sets grow while the enumeration runs: Planner.search adds the
+    title-chain steps found failing). `judge(levels of L)`: False if they fail (it adds them to the set), else
     True or None (not judged); asked of each leaf before it is yielded, so that leaves sharing
     levels that fail are not all yielded in one batch."""
     oracles = [] if oracles is None else oracles
@@ -1062,11 +1062,15 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
         if L is not None:
             closing_at[L[-1]].append((_key_getter(L), tab))
     bad_at: list = [[] for _ in range(n)]
-    bad_all = []
+    # the nogoods whose levers a node at depth j has all fixed: checked again when it is popped,
+    # as the sets grow while the enumeration runs (a node pushed before its levels were found
+    # failing would otherwise be expanded down to every leaf below it)
+    bad_below: list = [[] for _ in range(n + 1)]
     judges = []
     for L, bad, *judge in nogoods or ():
         bad_at[max(L)].append((_key_getter(L), bad))
-        bad_all.append((_key_getter(L), bad))
+        for j in range(max(L) + 1, n + 1):
+            bad_below[j].append((_key_getter(L), bad))
         if judge:
             judges.append((_key_getter(L), judge[0]))
     assert len(scored) <= 1
@@ -1088,6 +1092,9 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
             return
         if upto is not None and upto[0] is not None and f > upto[0]:
             return
+        j = len(idx)
+        if bad_below[j] and not meets(idx, (), bad_below[j]):
+            continue
         if lazy and cutoff is not None:
             # the node's score bound was the cheap one: raise it to the full one now that the node
             # is first in line (most nodes pushed are never popped), and put it back if it rose.
@@ -1103,15 +1110,12 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
         work[0] += 1
         if limit is not None and work[0] >= limit:
             raise NodeLimit
-        j = len(idx)
         if j == n:
             # a leaf met every oracle when the last of its levers was fixed (the condition tables
             # closing there, the score oracle's child_ok with nothing left to touch): only the
             # root of an enumeration without levers is checked here
             if not n and oracles and not all(tab(idx, tch) if L is None else tab.get(()) is True
                                              for L, tab in oracles):
-                continue
-            if bad_all and any(get(idx) in bad for get, bad in bad_all):
                 continue
             if judges and any(judge(get(idx)) is False for get, judge in judges):
                 continue
@@ -1266,6 +1270,7 @@ class Planner:
         self.gated = 0
         self._reads: dict = {}  # evaluation context -> the inputs the tier reads then (outcomes)
         self._ctx: dict = {}  # (id(row), row year, tier, mode, date) -> (row, its context)
+        self._octx: dict = {}  # (context, output key) -> the output's context (Planner.oracles)
         self._fails: dict = {}  # evaluation context -> the action keys found failing there (outcomes)
         self._steps_first: set = set()  # (tier, date) whose title-chain steps are judged first (check)
         self.learn_steps = True  # nogoods from failing title-chain steps, steps judged first (tests turn it off)
@@ -1759,10 +1764,15 @@ class Planner:
             got_ = self._akc[(id(levers), T)] = (levers, {}, atoms, {}, {})
         _, aks, atoms, sigs, costs_ = got_
         tables = [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]
-        # cached per evaluation context (as the tier outcomes): later dates of the same year reuse them
+        # cached per evaluation context (as the tier outcomes): later dates of the same year reuse
+        # them; an output that reads no title, whatever the titles held are worth on the date (a
+        # provincial title expiring between 1 January and 1 June: 1,100 rows again)
         ctx = self.context(rowT, T.year, T, tier, self.mode)
-        vc = self.ev.vcache.setdefault(ctx, {})  # output key -> {action key: value}
-        done = self.ev.tables  # (ctx, output, key elements of its levers, kind, cutoff) -> table
+        octx = {o: self._output_context(ctx, T, o) for o, _, _ in tables}
+
+        def vals_of(o: str) -> dict:  # {action key: value} of output o in its context
+            return self.ev.vcache.setdefault((octx[o], o), {})
+        done = self.ev.tables  # (context, output, key elements of its levers, kind, cutoff) -> table
         need: dict = {}  # output key -> the combinations it is needed for
         for o, L, keys in tables:
             akl = aks.get(L)
@@ -1779,14 +1789,14 @@ class Planner:
                 sigs[L] = sig
                 # the cost of each level combination (product order, as keys)
                 costs_[L] = list(map(sum, itertools.product(*[[0] + [a.cost for a in levers[j]] for j in L])))
-            if (ctx, o, sigs[L], None, None) not in done:
+            if (octx[o], o, sigs[L], None, None) not in done:
                 if cutoff is None:
                     need.setdefault(o, set()).update(akl)
                 else:
                     need.setdefault(o, set()).update(ak for ak, c in zip(akl, costs_[L]) if c < cutoff)
-        mk = [o for o in need if not need[o] <= vc.get(o, {}).keys()]
+        mk = [o for o in need if not need[o] <= vals_of(o).keys()]
         if mk:
-            missing = set().union(*[need[o] - vc.get(o, {}).keys() for o in mk])
+            missing = set().union(*[need[o] - vals_of(o).keys() for o in mk])
             combos: dict = {}  # missing action key -> actions giving it
             for _, L, keys in tables:
                 acts = None
@@ -1799,18 +1809,18 @@ class Planner:
             miss = list(combos)
             got = self.ev.values(rowT, list(combos.values()), T, tier, self.mode, mk, self.costs["levers"])
             for o in mk:
-                vc.setdefault(o, {}).update(zip(miss, got[o]))
+                vals_of(o).update(zip(miss, got[o]))
 
         def table(o: str, L: tuple, keys: list, points: bool) -> dict:
             # {levels of L: points (or 0)} or {levels of L: condition ok}, built once per content
             # (and cutoff: levels costing it or more read 0 points / failing, not evaluated)
-            k = (ctx, o, sigs[L], points, cutoff)
+            k = (octx[o], o, sigs[L], points, cutoff)
             t = done.get(k)
             if t is None:
-                v = vc[o]
+                v = vals_of(o)
                 if cutoff is None:
                     vals = [v[ak] or 0 for ak in aks[L]] if points else [v[ak] is True for ak in aks[L]]
-                    done[(ctx, o, sigs[L], None, None)] = True  # every level evaluated
+                    done[(octx[o], o, sigs[L], None, None)] = True  # every level evaluated
                 elif points:
                     vals = [(v[ak] or 0) if c < cutoff else 0 for ak, c in zip(aks[L], costs_[L])]
                 else:
@@ -1823,7 +1833,7 @@ class Planner:
             routes = {r: (L, table(o, L, keys, False)) for r, o, L, keys in rspecs}
             # a table's content: the evaluation context, the output, its levers' key elements and
             # the cutoff
-            tids = {q: (ctx, o, sigs[L], cutoff) for q, o, L, _ in sspecs}
+            tids = {q: (octx[o], o, sigs[L], cutoff) for q, o, L, _ in sspecs}
             out.append((None, ScoreOracle(gate, tabs, F, routes, tids, self.ev.hulls)))
         for o, L, keys in specs:
             out.append((L, table(o, L, keys, False)))
@@ -1857,6 +1867,17 @@ class Planner:
                         have.add(e.key)
                         out.append((e.key, inputs))
         return out
+
+    def _output_context(self, ctx: tuple, T: dt.date, o: str) -> tuple:
+        """The evaluation context of one output: the tier's (`context`), without the titles'
+        validity when the output reads no title (its value cannot change with it)."""
+        k = (ctx, o)
+        r = self._octx.get(k)
+        if r is None:
+            from .bulk import table_inputs
+
+            r = self._octx[k] = ctx if "titles" in table_inputs(T, self.mode, (o,)) else ctx[:-1] + (None,)
+        return r
 
     def _holders(self, tier: str, T: dt.date, rowT: dict, branch: int | None) -> dict:
         """{entry key: the TierPlan holding it} for the tier (and its alternative `branch`)."""
