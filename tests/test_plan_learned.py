@@ -629,7 +629,9 @@ def test_steps_learned_keep_the_plan_and_cut_the_combinations():
     """On the firm whose SRDI plan needs the 创新型 title first and whose combinations mostly
     fail that step: with the failing steps learned (nogoods, steps judged first) the search gives
     the same plan, cost and date, as without, proven optimal both ways, and evaluates well under
-    half the combinations (3,400 over three dates without, 583 with)."""
+    half the combinations (3,400 over three dates without, 583 with). With them the steps' levels
+    are judged leaf by leaf once the steps come first, and a later date starts from the levels
+    found failing before (seeded); both still give the plan found without any of it."""
     runs = {}
     for learn in (False, True):
         pl_ = _step_planner(learn)
@@ -641,6 +643,8 @@ def test_steps_learned_keep_the_plan_and_cut_the_combinations():
     assert on[:4] == off[:4] and on[3]
     assert on[4] * 2 < off[4], (on[4], off[4])
     assert on[5]._steps_first  # some date judged its steps first
+    assert on[5].judged > 0 and on[5].seeded > 0, (on[5].judged, on[5].seeded)
+    assert off[5].judged == off[5].seeded == 0
 
 
 def test_steps_first_and_tier_first_judge_alike():
@@ -907,3 +911,34 @@ def test_gate_counts_each_indicator_once(province):
     assert gate.scored and len(gate.inds) == len(gate.keys)
     assert not any(k.startswith(o + ".") for k in gate.keys for o in gate.keys)
     assert sum(lo for _, lo, _, _ in gate.inds) == vals["srdi_sme#score_lo"]
+
+
+def test_step_levels_group_the_levels_a_step_sees_alike():
+    """StepLevels: levels of a step's levers that give the step the same action key (a level not
+    in effect on the step's date is as good as unused) fail it alike, so a nogood covers them all
+    (`like`), and a key found failing maps back to them (`giving`); the title lever keeps only
+    its levels whose chain judges this step."""
+    from srdi.planner.levers import Action
+    from srdi.planner.search import StepLevels, action_key, fields_of
+
+    T0 = dt.date(2026, 3, 1)
+    step = ("innovative_sme", T0)
+    spend = [Action("rd_spend", 2025, 1_000_000, 1_000_000), Action("rd_spend", 2025, 2_000_000, 2_000_000)]
+    ip = [Action("ip_class1", None, 1, 800_000, eff=dt.date(2026, 1, 1)),
+          Action("ip_class1", None, 2, 1_600_000, eff=dt.date(2027, 1, 1))]  # not in effect on T0
+    title = [Action("title", None, [{"type": "innovative_sme", "valid_from": T0}], 100, checks=(step,)),
+             Action("title", None, [{"type": "innovative_sme", "valid_from": dt.date(2026, 6, 1)}], 100,
+                    checks=(("innovative_sme", dt.date(2026, 6, 1)),))]
+    levers = [spend, ip, title]
+    rel = frozenset(fields_of(spend + ip + title))
+    sl = StepLevels(levers, (0, 1, 2), T0, "innovative_sme", rel)
+    assert sorted(sl.like((1, 2, 1))) == [(1, 0, 1), (1, 2, 1)]  # ip level 2 counts from 2027
+    assert sl.like((1, 1, 1)) == [(1, 1, 1)]
+    assert sl.like((1, 0, 2)) == []  # title level 2 is judged on another step
+    key = action_key([spend[0], title[0]], T0)
+    assert sorted(sl.giving(key)) == [(1, 0, 1), (1, 2, 1)]
+    assert sl.giving(action_key([spend[0], Action("debt", 2025, 5, 5), title[0]], T0)) == []  # not from L
+    # whatever the levels grouped, the step sees the same actions
+    for levels in [(1, 2, 1), (2, 1, 1), (0, 0, 1)]:
+        keys = {action_key([levers[j][k - 1] for j, k in enumerate(t) if k], T0) for t in sl.like(levels)}
+        assert len(keys) == 1

@@ -1268,9 +1268,12 @@ class Planner:
         self._th: dict = {}  # merged thresholds by the packs they come from
         self._fin: dict = {}  # financial lever levels by (row year, packs, years)
         self.gated = 0
+        self.judged = 0  # title-chain step levels judged leaf by leaf (_step_judge)
+        self.seeded = 0  # step nogoods known from an earlier search when one starts (_step_nogoods)
         self._reads: dict = {}  # evaluation context -> the inputs the tier reads then (outcomes)
         self._ctx: dict = {}  # (id(row), row year, tier, mode, date) -> (row, its context)
         self._octx: dict = {}  # (context, output key) -> the output's context (Planner.oracles)
+        self._rel: dict = {}  # (tier, mode, date) -> the inputs the tier reads (_row_class)
         self._fails: dict = {}  # evaluation context -> the action keys found failing there (outcomes)
         self._steps_first: set = set()  # (tier, date) whose title-chain steps are judged first (check)
         self.learn_steps = True  # nogoods from failing title-chain steps, steps judged first (tests turn it off)
@@ -1919,8 +1922,10 @@ class Planner:
                 sl = maps[(t0, T0)] = StepLevels(levers, L, T0, t0, rel)
                 bad = shared.setdefault(L, set())
                 out[(t0, T0)] = (L, bad)
+                n0 = len(bad)
                 for key in self._fails.get(ctx, ()):
                     bad.update(sl.giving(key))
+                self.seeded += len(bad) - n0
         return out, maps
 
     def _step_judge(self, tier: str, T: dt.date, rowT: dict, levers: list[list[Action]], steps: dict,
@@ -1939,6 +1944,7 @@ class Planner:
             if (tier, T) not in self._steps_first or not key[-1] or key in passed or key in bad:
                 return None
             acts = tuple(levers[j][k - 1] for j, k in zip(L, key) if k)
+            self.judged += 1
             for st in levers[ti][key[-1] - 1].checks:
                 if steps[st][1] is not bad:
                     continue  # judged by its own set
@@ -2057,7 +2063,9 @@ class Planner:
         earlier row, and nothing else the tier reads, gives the same outcomes under the same
         actions. A title-chain step (a lower tier on a 2026 date) then shares its outcomes, and its
         nogoods, between the searches of 2027 and 2028 (it reads no 2027 financials)."""
-        rel = frozenset(tier_inputs(tier_plan(at, mode, tier)))
+        rel = self._rel.get((tier, mode, at))
+        if rel is None:
+            rel = self._rel[(tier, mode, at)] = frozenset(tier_inputs(tier_plan(at, mode, tier)))
         for y in sorted(self._rows):
             r = self._rows[y][0]
             if y >= row_year or r is rowT:
