@@ -33,11 +33,9 @@ def table_ok(df, as_of: dt.date, mode: str, keys: Iterable[str], conformed: bool
     return evaluate_table(df, as_of, mode, keys=tuple(keys), conformed=conformed)
 
 
-def _effect(base: dict, a: Action, at: dt.date, params: dict) -> tuple:
-    """What one action does to the base row: ((column, kind, value), ...)."""
-    if a.eff is not None and a.eff > at:
-        return ()
-    after = apply_actions(base, [a], at, params)
+def _effect(base: dict, a: Action, params: dict) -> tuple:
+    """What one action does to the base row once in effect: ((column, kind, value), ...)."""
+    after = apply_actions(base, [a], dt.date.max, params)
     out = []
     for k, v in after.items():
         b = base.get(k)
@@ -55,16 +53,20 @@ def _effect(base: dict, a: Action, at: dt.date, params: dict) -> tuple:
 
 
 class Effects:
-    """Per-action effects on one base row at one date (memoised)."""
+    """Per-action effects on one base row at one date (memoised). An action's effect does not
+    depend on the date once it is in effect (apply_actions reads the date only for that), so
+    `memo` may be shared by the dates of one base row."""
 
-    def __init__(self, base: dict, at: dt.date, params: dict):
+    def __init__(self, base: dict, at: dt.date, params: dict, memo: dict | None = None):
         self.base, self.at, self.params = base, at, params
-        self._m: dict = {}
+        self._m: dict = {} if memo is None else memo
 
     def of(self, a: Action) -> tuple:
+        if a.eff is not None and a.eff > self.at:
+            return ()
         m = self._m.get(id(a))  # by identity: title actions hold dicts (unhashable)
         if m is None or m[0] is not a:
-            m = self._m[id(a)] = (a, _effect(self.base, a, self.at, self.params))
+            m = self._m[id(a)] = (a, _effect(self.base, a, self.params))
         return m[1]
 
 

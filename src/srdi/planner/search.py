@@ -204,6 +204,7 @@ class Evaluator:
         self.scalars: dict = {}
         self._schema: dict = {}
         self._effects: dict = {}
+        self._effect_memo: dict = {}  # id(base row) -> (row, {id(action): its effect}): Effects of every date
 
     def values(self, base: dict, combos: list[tuple], d: dt.date, tier: str, mode: str, keys: list[str],
                params: dict) -> dict:
@@ -229,7 +230,10 @@ class Evaluator:
 
         eff = self._effects.get((id(base), d))
         if eff is None or eff.base is not base:
-            eff = self._effects[(id(base), d)] = Effects(base, d, params)
+            memo = self._effect_memo.get(id(base))
+            if memo is None or memo[0] is not base:
+                memo = self._effect_memo[id(base)] = (base, {})
+            eff = self._effects[(id(base), d)] = Effects(base, d, params, memo[1])
         return eff
 
     def combos_ok(self, base: dict, combos: list[tuple], d: dt.date, tier: str, mode: str, params: dict) -> list:
@@ -242,7 +246,7 @@ class Evaluator:
         from srdi.engine.assess import compile_table
         from srdi.engine.frame import column_dtype
 
-        from .bulk import Effects, candidate_frame, table_inputs, table_ok
+        from .bulk import candidate_frame, table_inputs, table_ok
 
         keys = (f"{tier}#ok",)
         c = compile_table(d, mode)
@@ -250,10 +254,7 @@ class Evaluator:
         sch = self._schema.get(sk)
         if sch is None:
             sch = self._schema[sk] = {k: column_dtype(k, c.ctx.local_kinds) for k in table_inputs(d, mode, keys)}
-        eff = self._effects.get((id(base), d))
-        if eff is None or eff.base is not base:
-            eff = self._effects[(id(base), d)] = Effects(base, d, params)
-        df = candidate_frame(base, combos, d, params, sch, eff)
+        df = candidate_frame(base, combos, d, params, sch, self._eff(base, d, params))
         return table_ok(df, d, mode, keys, conformed=True)[f"{tier}#ok"].to_list()
 
     def ok(self, rows: list[dict], d: dt.date, tier: str, mode: str | None = None, extra_keys=()) -> dict:
@@ -1744,9 +1745,14 @@ class Planner:
         sspecs = []  # scored tier: per indicator, its lower points for each level combination
         if gate.scored and not gate.route_true:
             smax = ORACLE_LEARNED if wide else ORACLE_MAX
+            # an indicator on the very levers of a condition's table is evaluated on its rows at
+            # little cost: its exact table too (up to ORACLE_LEARNED), not only once the score is
+            # found short (on the slowest SRDI firms: R&D intensity and net margin on the levers
+            # of "R&D in the prior year", learned one batch before the score fell short)
+            same = {L for _, L, _ in specs}
             for q, (inp, lo, mx, ci) in enumerate(gate.inds):
                 L = tuple(j for j in range(n) if F[j] & inp)
-                if L and math.prod(len(levers[j]) + 1 for j in L) <= smax:
+                if L and math.prod(len(levers[j]) + 1 for j in L) <= (ORACLE_LEARNED if L in same else smax):
                     sspecs.append((q, f"{gate.keys[q]}#lo", L,
                                    list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
         rspecs = []  # and its direct routes (a route met passes the tier without the score)
@@ -1808,7 +1814,7 @@ class Planner:
                         if acts is None:
                             # the actions of every level combination of L (product order, as keys)
                             acts = list(itertools.product(*[(None,) + tuple(levers[j]) for j in L]))
-                        combos[ak] = tuple(a for a in acts[i] if a is not None)
+                        combos[ak] = tuple(filter(None, acts[i]))  # (an Action is truthy)
             miss = list(combos)
             got = self.ev.values(rowT, list(combos.values()), T, tier, self.mode, mk, self.costs["levers"])
             for o in mk:
