@@ -1179,6 +1179,13 @@ def _points_min(m) -> int | None:
     return -((-q.numerator) // q.denominator)
 
 
+@functools.lru_cache(maxsize=512)
+def _level_keys(sizes: tuple) -> list:
+    """Every level combination of levers with these numbers of levels (0 = unused), in product
+    order: an oracle table's keys (shared, not to be changed)."""
+    return list(itertools.product(*[range(k + 1) for k in sizes]))
+
+
 def _key_getter(L: tuple):
     """idx -> the tuple of idx at the positions L (an oracle table's key)."""
     if len(L) == 1:
@@ -1731,7 +1738,7 @@ class Planner:
             if not L:
                 continue
             if math.prod(len(levers[j]) + 1 for j in L) <= limit:
-                specs.append((f"{key}#ok", L, list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+                specs.append((f"{key}#ok", L, _level_keys(tuple(len(levers[j]) for j in L))))
                 continue
             # too many combinations for the whole condition: one oracle per year that must hold
             # (its levers are that year's), each a necessary condition
@@ -1740,7 +1747,7 @@ class Planner:
             for _, okey, pin in necessary_parts(holders[key], key):
                 Lp = tuple(j for j in range(n) if F[j] & set(pin))
                 if Lp and math.prod(len(levers[j]) + 1 for j in Lp) <= limit:
-                    specs.append((okey, Lp, list(itertools.product(*[range(len(levers[j]) + 1) for j in Lp]))))
+                    specs.append((okey, Lp, _level_keys(tuple(len(levers[j]) for j in Lp))))
         _, gate, _ = self.analyse(tier, T, rowT, self.mode, branch)
         sspecs = []  # scored tier: per indicator, its lower points for each level combination
         if gate.scored and not gate.route_true:
@@ -1754,14 +1761,14 @@ class Planner:
                 L = tuple(j for j in range(n) if F[j] & inp)
                 if L and math.prod(len(levers[j]) + 1 for j in L) <= (ORACLE_LEARNED if L in same else smax):
                     sspecs.append((q, f"{gate.keys[q]}#lo", L,
-                                   list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+                                   _level_keys(tuple(len(levers[j]) for j in L))))
         rspecs = []  # and its direct routes (a route met passes the tier without the score)
         if sspecs:
             for r, inp in enumerate(gate.route_inputs):
                 L = tuple(j for j in range(n) if F[j] & inp)
                 if L and math.prod(len(levers[j]) + 1 for j in L) <= smax:
                     rspecs.append((r, f"{gate.route_keys[r]}#ok", L,
-                                   list(itertools.product(*[range(len(levers[j]) + 1) for j in L]))))
+                                   _level_keys(tuple(len(levers[j]) for j in L))))
         if not specs and not sspecs:
             return []
         # (levers, levels) -> action key, and action key -> actions: kept for the same lever lists
@@ -1791,9 +1798,9 @@ class Planner:
                 sig = tuple(tuple(atoms[j]) for j in L)
                 akl = self._aksig.get(sig)
                 if akl is None:
-                    at = [atoms[j] for j in L]
-                    akl = self._aksig[sig] = [frozenset([x for x in map(list.__getitem__, at, key) if x is not None])
-                                              for key in keys]
+                    # (product order, as keys; an element is a tuple, truthy, and level 0's None)
+                    akl = self._aksig[sig] = list(map(frozenset, map(functools.partial(filter, None),
+                                                                    itertools.product(*[atoms[j] for j in L]))))
                 aks[L] = akl
                 sigs[L] = sig
                 # the cost of each level combination (product order, as keys)
