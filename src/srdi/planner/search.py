@@ -1187,6 +1187,15 @@ def _points_min(m) -> int | None:
     return -((-q.numerator) // q.denominator)
 
 
+@functools.lru_cache(maxsize=8192)
+def _reads_titles(T: dt.date, mode: str, o: str) -> bool:
+    """Whether output `o` (and what it depends on) reads the titles held (their validity on T):
+    one entry per date and output, apart from the engine's own (smaller) cache of plans."""
+    from .bulk import table_inputs
+
+    return "titles" in table_inputs(T, mode, (o,))
+
+
 @functools.lru_cache(maxsize=512)
 def _level_keys(sizes: tuple) -> list:
     """Every level combination of levers with these numbers of levels (0 = unused), in product
@@ -1214,10 +1223,15 @@ class StepLevels:
 
     def __init__(self, levers: list[list[Action]], L: tuple, T0: dt.date, t0: str, rel: frozenset, cap: int = 512):
         self.cap = cap
+        self._args = (levers, L, T0, t0, rel)  # the groups are made on first use (most steps never fail)
         self.elem: list = []  # per lever of L: {level: its key element or None}
         self.by: list = []  # per lever of L: {key element: [levels giving it]}
         self.none: list = []  # per lever of L: [levels giving no element]
         self.source: dict = {}  # key element -> position in L of the lever giving it (None: several)
+
+    def _build(self) -> None:
+        levers, L, T0, t0, rel = self._args
+        self._args = None
         ti = L[-1]
         for m, j in enumerate(L):
             elem = {} if j == ti else {0: None}
@@ -1244,6 +1258,8 @@ class StepLevels:
 
     def like(self, levels: tuple) -> list:
         """The tuples of L giving the same key as `levels`."""
+        if self._args is not None:
+            self._build()
         choices = []
         for m, k in enumerate(levels):
             if k not in self.elem[m]:
@@ -1255,6 +1271,8 @@ class StepLevels:
     def giving(self, key: frozenset) -> list:
         """The tuples of L giving the action key `key` (none if some element of it comes from no
         lever of L, or from several)."""
+        if self._args is not None:
+            self._build()
         got: dict = {}
         for e in key:
             m = self.source.get(e)
@@ -1290,6 +1308,7 @@ class Planner:
         self._ctx: dict = {}  # (id(row), row year, tier, mode, date) -> (row, its context)
         self._octx: dict = {}  # (context, output key) -> the output's context (Planner.oracles)
         self._rel: dict = {}  # (tier, mode, date) -> the inputs the tier reads (_row_class)
+        self._grown: dict = {}  # (id(row), id(later row)) -> keys only the later has, or False (_row_class)
         self._fails: dict = {}  # evaluation context -> the action keys found failing there (outcomes)
         self._steps_first: set = set()  # (tier, date) whose title-chain steps are judged first (check)
         self.learn_steps = True  # nogoods from failing title-chain steps, steps judged first (tests turn it off)
@@ -1909,9 +1928,7 @@ class Planner:
         k = (ctx, o)
         r = self._octx.get(k)
         if r is None:
-            from .bulk import table_inputs
-
-            r = self._octx[k] = ctx if "titles" in table_inputs(T, self.mode, (o,)) else ctx[:-1] + (None,)
+            r = self._octx[k] = ctx if _reads_titles(T, self.mode, o) else ctx[:-1] + (None,)
         return r
 
     def _holders(self, tier: str, T: dt.date, rowT: dict, branch: int | None) -> dict:
@@ -2102,7 +2119,12 @@ class Planner:
             r = self._rows[y][0]
             if y >= row_year or r is rowT:
                 break
-            if all(k in rowT and rowT[k] == v for k, v in r.items()) and rel.isdisjoint(rowT.keys() - r.keys()):
+            extra = self._grown.get((id(r), id(rowT)))
+            if extra is None:
+                # rowT holds every item of r (and what else: r's keys it lacks make it not grown)
+                same = all(k in rowT and rowT[k] == v for k, v in r.items())
+                extra = self._grown[(id(r), id(rowT))] = frozenset(rowT.keys() - r.keys()) if same else False
+            if extra is not False and rel.isdisjoint(extra):
                 return y
         return row_year
 
