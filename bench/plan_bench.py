@@ -154,6 +154,9 @@ def main():
         real[target] = (statistics.median(ts), _pct(ts, 0.9), ts[-1], sum(1 for r in rs if r[3]), len(rs),
                         statistics.median(t1), _pct(t1, 0.9), t1[-1])
         v = real[target]
+        slow = sorted(range(len(rs)), key=lambda i: -rs[i][0])[:3]
+        print(f"  slowest firms of the sample (index: least / first run): "
+              + ", ".join(f"#{i}: {rs[i][0] * 1000:.0f} / {rs[i][1] * 1000:.0f} ms" for i in slow))
         print(f"one plan, {len(rs)} synthetic firms failing {target} (srdi synth, seed 7), 0 alternatives, least of "
               f"{real_runs} runs: median {v[0] * 1000:.0f} ms, p90 {v[1] * 1000:.0f} ms, max {v[2] * 1000:.0f} ms "
               f"(= {v[0] / base:.0f} / {v[1] / base:.0f} / {v[2] / base:.0f} assessments); first run: median "

@@ -198,7 +198,9 @@ class Evaluator:
         self.rows = 0
         self.hits = 0
         self.cache: dict = {}
-        self.vcache: dict = {}  # (context, output key) -> {action key: value} (Planner.oracles)
+        self.vcache: dict = {}  # (context, output key) -> {action key (atom_bits): value} (Planner.oracles)
+        self.merged: dict = {}  # merged condition oracles by the tables merged (merge_oracles)
+        self.atom_bits: dict = {}  # an action key's element -> its bit in the action keys of vcache
         self.hulls: dict = {}  # score tables' envelopes (and split-cost ones, with their arrays) by content (ScoreOracle)
         self.tables: dict = {}  # oracle tables by content (Planner.oracles)
         self.scalars: dict = {}
@@ -875,13 +877,22 @@ class ScoreOracle:
         return self.child_ok(self.prefix(self.closed(parent), parent, tch), idx)
 
 
-def merge_oracles(oracles: list) -> list:
+def merge_oracles(oracles: list, memo: dict | None = None) -> list:
     """Condition oracles on the same levers merged into one (a combination must meet all of them),
     and an oracle whose levers are a subset of another's folded into the larger one: the same
     pruning, but a conflict between conditions (no combination meets both) shows in one table
-    instead of after every combination of the other levers. The score oracle (L None) is kept."""
+    instead of after every combination of the other levers. The score oracle (L None) is kept.
+    `memo`: merged tables by the tables merged (a date's restarts merge the same ones again)."""
     conds = [(L, tab) for L, tab in oracles if L is not None]
     rest = [o for o in oracles if o[0] is None]
+    if memo is not None:
+        key = tuple((L, id(tab)) for L, tab in conds)
+        got = memo.get(key)
+        if got is not None and all(a is b for (_, a), b in zip(conds, got[0])):
+            return got[1] + rest
+        merged_ = merge_oracles(conds)
+        memo[key] = ([tab for _, tab in conds], merged_)  # (the tables kept: their ids stay theirs)
+        return merged_ + rest
     merged: dict = {}
     for L, tab in conds:
         m = merged.get(L)
@@ -902,12 +913,12 @@ def merge_oracles(oracles: list) -> list:
 
 def _with_oracles(levers: list[list[Action]], T: dt.date, gate: Gate, work: list, oracles: list, seen: set,
                   c_last: int, cutoff: int | None = None, nogoods: list | None = None, upto: list | None = None,
-                  first: tuple = ()):
+                  first: tuple = (), memo: dict | None = None):
     """enumerate_gated over the levers reordered (`first`, then the oracles' levers, smallest
     tables first) with the oracles and nogoods, yielding level indices in the original order;
     combinations cheaper than c_last or in `seen` were already yielded and are skipped."""
     n = len(levers)
-    oracles = merge_oracles(oracles)
+    oracles = merge_oracles(oracles, memo)
     if any(L is not None and not any(tab.values()) for L, tab in oracles):
         return  # a condition no combination meets: nothing passes on this date
     perm: list[int] = list(dict.fromkeys(first))
@@ -1625,7 +1636,7 @@ class Planner:
             # a scored tier: the score oracle prunes most combinations, use it from the start
             orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide, best)
             if orc:
-                gen = _with_oracles(levers, T, gate, work, orc, set(), 0, best, nogoods, upto)
+                gen = _with_oracles(levers, T, gate, work, orc, set(), 0, best, nogoods, upto, (), self.ev.merged)
                 oracled = True
         done = False
         pending = None
@@ -1712,7 +1723,8 @@ class Planner:
                 # branch out under each of them (one firm: 4,000 nodes for 130 failing levels,
                 # the step's levers placed last by the oracles' order)
                 step_first = tuple(j for L, *_ in nogoods for j in L)
-                gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best, nogoods, upto, step_first)
+                gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best, nogoods, upto, step_first,
+                                    self.ev.merged)
                 pending = None
             elif oracled and not done and self.use_oracles:
                 # a batch that met every oracle failed: some condition met on the baseline is
@@ -1732,7 +1744,7 @@ class Planner:
                     orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide, best)
                     if orc:
                         gen = _with_oracles(levers, T, gate, work, orc, seen, batch[-1][0], best, nogoods, upto,
-                                            step_first)
+                                            step_first, self.ev.merged)
                         pending = None
                         bi = 0
             elif (bi == 1 or cut) and not oracled and not done and self.use_oracles:
@@ -1743,7 +1755,8 @@ class Planner:
                 # first batch would evaluate every remaining combination below its size.
                 oracled = True
                 orc = self.oracles(tier, T, rowT, levers, tuple(extra), branch, wide, best)
-                gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best, nogoods, upto, step_first)
+                gen = _with_oracles(levers, T, gate, work, orc, seen, c_last, best, nogoods, upto, step_first,
+                                    self.ev.merged)
                 pending = None
                 bi = 0
             if (work[0] >= self.enum_budget or self.ev.rows - rows0 >= self.date_budget
@@ -1813,8 +1826,20 @@ class Planner:
         # and date (the restarts and alternatives of one search)
         got_ = self._akc.get((id(levers), T))
         if got_ is None or got_[0] is not levers:
-            # per lever and level, its element of an action key (None: level 0, or not in effect)
-            atoms = [[None] + [next(iter(action_key((a,), T)), None) for a in lev] for lev in levers]
+            # per lever and level, its element of an action key as one bit (0: level 0, or not in
+            # effect); a combination's action key is the OR of its levels' bits: an int, cheaper
+            # to build and hash than a frozenset of tuples (the bits are the Evaluator's, shared
+            # by the plan's dates and alternatives like the values cached under them)
+            bits = self.ev.atom_bits
+
+            def bit(e) -> int:
+                if e is None:
+                    return 0
+                b = bits.get(e)
+                if b is None:
+                    b = bits[e] = 1 << len(bits)
+                return b
+            atoms = [[0] + [bit(next(iter(action_key((a,), T)), None)) for a in lev] for lev in levers]
             got_ = self._akc[(id(levers), T)] = (levers, {}, atoms, {}, {})
         _, aks, atoms, sigs, costs_ = got_
         tables = [(k, L, ks) for k, L, ks in specs] + [(k, L, ks) for _, k, L, ks in sspecs + rspecs]
@@ -1836,9 +1861,9 @@ class Planner:
                 sig = tuple(tuple(atoms[j]) for j in L)
                 akl = self._aksig.get(sig)
                 if akl is None:
-                    # (product order, as keys; an element is a tuple, truthy, and level 0's None)
-                    akl = self._aksig[sig] = list(map(frozenset, map(functools.partial(filter, None),
-                                                                    itertools.product(*[atoms[j] for j in L]))))
+                    # (product order, as keys)
+                    akl = self._aksig[sig] = list(map(functools.partial(functools.reduce, operator.or_),
+                                                      itertools.product(*[atoms[j] for j in L])))
                 aks[L] = akl
                 sigs[L] = sig
                 # the cost of each level combination (product order, as keys)
