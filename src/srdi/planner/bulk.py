@@ -169,11 +169,15 @@ def column(name: str, vals: list, dtp):
     uniq: dict = {}
     objs: list[Any] = []
     idx = []
+    seen: dict = {}  # id(cell) -> its index: untouched rows share the base row's very object
     for v in vals:
-        key = _list_key(v)
-        j = uniq.get(key)
+        j = seen.get(id(v))
         if j is None:
-            j = uniq[key] = len(objs)
-            objs.append(v)
+            key = _list_key(v)
+            j = uniq.get(key)
+            if j is None:
+                j = uniq[key] = len(objs)
+                objs.append(v)
+            seen[id(v)] = j
         idx.append(j)
     return pl.Series(name, objs, dtype=dtp).gather(idx)
