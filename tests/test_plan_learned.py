@@ -942,3 +942,27 @@ def test_step_levels_group_the_levels_a_step_sees_alike():
     for levels in [(1, 2, 1), (2, 1, 1), (0, 0, 1)]:
         keys = {action_key([levers[j][k - 1] for j, k in enumerate(t) if k], T0) for t in sl.like(levels)}
         assert len(keys) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_envelope_by_arrays_equals_the_plain_one(data):
+    """envelope() goes through NumPy over ENVELOPE_ARRAY_ROWS rows: the same segments as the plain
+    sum over the table, for tables of random points (zero-priced levels, ties and losses included)
+    and integer or fractional level costs."""
+    sizes = data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))
+    keys = list(itertools.product(*[range(k + 1) for k in sizes]))
+    vals = data.draw(st.lists(st.integers(-5, 40), min_size=len(keys), max_size=len(keys)))
+    tab = {k: v * 10_000 for k, v in zip(keys, vals)}
+    money = st.integers(0, 10**9) if data.draw(st.booleans()) else st.floats(0, 1e9, allow_nan=False)
+    costs = [data.draw(st.lists(money, min_size=k, max_size=k)) for k in sizes]
+    v0 = tab[(0,) * len(sizes)]
+    plain = (search.ENVELOPE_ARRAY_ROWS, 10**9)
+    try:
+        search.ENVELOPE_ARRAY_ROWS = 10**9
+        want = search.envelope(tab, costs, v0)
+        search.ENVELOPE_ARRAY_ROWS = 0
+        got = search.envelope(tab, costs, v0)
+    finally:
+        search.ENVELOPE_ARRAY_ROWS = plain[0]
+    assert got == want

@@ -416,16 +416,42 @@ def enumerate_by_cost(levers: list[list[Action]]):
 INF = float("inf")
 
 
+ENVELOPE_ARRAY_ROWS = 64  # envelope: tables over this many rows go through NumPy
+
+
 def envelope(tab: dict, level_costs: list, v0) -> list:
     """The upper concave envelope of (cost, points gained over v0) of a table {levels: points},
     a level's cost read from level_costs[lever][level - 1]: its segments (slope, gain, cost) from
-    (0, 0), concave and increasing (what a cost can buy at best, fractions allowed)."""
+    (0, 0), concave and increasing (what a cost can buy at best, fractions allowed). Tables over
+    ENVELOPE_ARRAY_ROWS rows (R2022 SRDI's net margin and R&D input: ~1,000, rebuilt on every date
+    with a new cutoff) are summed as arrays, the same points in the same order."""
+    if len(tab) > ENVELOPE_ARRAY_ROWS:
+        import numpy as np
+
+        m = len(level_costs)
+        keys = np.fromiter(itertools.chain.from_iterable(tab), dtype=np.int64, count=len(tab) * m).reshape(-1, m)
+        c = np.zeros(len(tab), dtype=np.asarray(level_costs[0] if level_costs else [0]).dtype)
+        for t, cs in enumerate(level_costs):  # lever by lever, as the plain sum adds them
+            c = c + np.array([0] + list(cs))[keys[:, t]]
+        g = np.fromiter(tab.values(), dtype=np.int64, count=len(tab)) - v0
+        return _staircase_hull(c, g)
     pts: dict = {}
     for key, v in tab.items():
         c = sum(cs[k - 1] for cs, k in zip(level_costs, key) if k)
         if v - v0 > pts.get(c, 0):
             pts[c] = v - v0
     return hull_segments(sorted(pts.items()))
+
+
+def _staircase_hull(c, g) -> list:
+    """hull_segments of the points (c, g) (arrays) that buy more than every cheaper one."""
+    import numpy as np
+
+    order = np.lexsort((-g, c))
+    c, g = c[order], g[order]
+    best = np.maximum.accumulate(g)
+    keep = (g > 0) & np.concatenate(([True], g[1:] > best[:-1]))
+    return hull_segments(zip(c[keep].tolist(), g[keep].tolist()))
 
 
 def hull_segments(pts) -> list:
@@ -846,7 +872,8 @@ class ScoreOracle:
 
         arr = self._hulls.get(("arrays", self._split_keys[q]))
         if arr is None:
-            keys = np.array(list(raw), dtype=np.int64).reshape(len(raw), -1)
+            m = len(shares)
+            keys = np.fromiter(itertools.chain.from_iterable(raw), dtype=np.int64, count=len(raw) * m).reshape(-1, m)
             # a row's share of cost per lever (level 0 costs nothing)
             cost = np.column_stack([np.array((0.0,) + sh)[keys[:, t]] for t, sh in enumerate(shares)])
             arr = self._hulls[("arrays", self._split_keys[q])] = (keys, np.array(list(raw.values()), dtype=np.int64), cost)
@@ -859,13 +886,8 @@ class ScoreOracle:
         base = (k[:, free_at] == 0).all(axis=1) if free_at else np.ones(len(v), dtype=bool)
         v0 = int(v[base][0])
         c = cost[sel][:, free_at].sum(axis=1) if free_at else np.zeros(len(v))
-        g = v - v0
         # the points that buy more than every cheaper one (the staircase under the envelope)
-        order = np.lexsort((-g, c))
-        c, g = c[order], g[order]
-        best = np.maximum.accumulate(g)
-        keep = (g > 0) & (np.concatenate(([True], g[1:] > best[:-1])))
-        return v0, hull_segments(zip(c[keep].tolist(), g[keep].tolist()))
+        return v0, _staircase_hull(c, v - v0)
 
     def remap(self, pos: dict) -> "ScoreOracle":
         return ScoreOracle(*self.args, pos=pos)
