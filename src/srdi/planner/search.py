@@ -1009,9 +1009,10 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     `nogoods`: [(lever indices L, set of their level tuples known to fail[, judge])], in L's order
     (not sorted): a node is dropped once every lever of L is fixed at levels in the set, and again
     when it is popped (the sets grow while the enumeration runs: Planner.search adds the
-    title-chain steps found failing). `judge(levels of L)`: False if they fail (it adds them to the set), else
-    True or None (not judged); asked of each leaf before it is yielded, so that leaves sharing
-    levels that fail are not all yielded in one batch."""
+    title-chain steps found failing). `judge(levels of L)`: False if they fail (it adds them to
+    the set), else True or None (not judged); asked of each leaf before it is yielded, so that
+    leaves sharing levels that fail are not all yielded in one batch, and of a node where L's
+    levers are all fixed when they come first (Planner.search puts the steps' levers first)."""
     oracles = [] if oracles is None else oracles
     n = len(levers)
     F = [frozenset(fields_of([a for a in o if a.eff is None or a.eff <= T])) for o in levers]
