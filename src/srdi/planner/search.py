@@ -1230,10 +1230,11 @@ def _reads_titles(T: dt.date, mode: str, o: str) -> bool:
     return "titles" in table_inputs(T, mode, (o,))
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=128)
 def _level_keys(sizes: tuple) -> list:
     """Every level combination of levers with these numbers of levels (0 = unused), in product
-    order: an oracle table's keys (shared, not to be changed)."""
+    order: an oracle table's keys (shared, not to be changed; up to ORACLE_LEARNED each, so the
+    cache holds a few shapes, not every one a long-running server meets)."""
     return list(itertools.product(*[range(k + 1) for k in sizes]))
 
 
