@@ -428,8 +428,7 @@ def envelope(tab: dict, level_costs: list, v0) -> list:
     if len(tab) > ENVELOPE_ARRAY_ROWS:
         import numpy as np
 
-        m = len(level_costs)
-        keys = np.fromiter(itertools.chain.from_iterable(tab), dtype=np.int64, count=len(tab) * m).reshape(-1, m)
+        keys = _key_array(tab, len(level_costs))
         c = np.zeros(len(tab), dtype=np.asarray(level_costs[0] if level_costs else [0]).dtype)
         for t, cs in enumerate(level_costs):  # lever by lever, as the plain sum adds them
             c = c + np.array([0] + list(cs))[keys[:, t]]
@@ -441,6 +440,13 @@ def envelope(tab: dict, level_costs: list, v0) -> list:
         if v - v0 > pts.get(c, 0):
             pts[c] = v - v0
     return hull_segments(sorted(pts.items()))
+
+
+def _key_array(tab: dict, m: int):
+    """The keys of a table {levels of m levers: value} as an int array (one row per key)."""
+    import numpy as np
+
+    return np.fromiter(itertools.chain.from_iterable(tab), dtype=np.int64, count=len(tab) * m).reshape(-1, m)
 
 
 def _staircase_hull(c, g) -> list:
@@ -872,8 +878,7 @@ class ScoreOracle:
 
         arr = self._hulls.get(("arrays", self._split_keys[q]))
         if arr is None:
-            m = len(shares)
-            keys = np.fromiter(itertools.chain.from_iterable(raw), dtype=np.int64, count=len(raw) * m).reshape(-1, m)
+            keys = _key_array(raw, len(shares))
             # a row's share of cost per lever (level 0 costs nothing)
             cost = np.column_stack([np.array((0.0,) + sh)[keys[:, t]] for t, sh in enumerate(shares)])
             arr = self._hulls[("arrays", self._split_keys[q])] = (keys, np.array(list(raw.values()), dtype=np.int64), cost)
@@ -1106,14 +1111,15 @@ def enumerate_gated(levers: list[list[Action]], T: dt.date, gate: Gate, work: li
     judge_at: list = [[] for _ in range(n + 1)]
     in_steps = {j for ng in nogoods or () for j in ng[0]}
     for L, bad, *judge in nogoods or ():
-        bad_at[max(L)].append((_key_getter(L), bad))
+        get = _key_getter(L)
+        bad_at[max(L)].append((get, bad))
         for j in range(max(L) + 1, n + 1):
-            bad_below[j].append((_key_getter(L), bad))
+            bad_below[j].append((get, bad))
         if judge:
-            judges.append((_key_getter(L), judge[0]))
+            judges.append((get, judge[0]))
             if all(j in in_steps for j in range(max(L) + 1)) and max(L) + 1 < n:
                 # the steps' levers come first (Planner.search): judged where they are all fixed
-                judge_at[max(L) + 1].append((_key_getter(L), judge[0]))
+                judge_at[max(L) + 1].append((get, judge[0]))
     assert len(scored) <= 1
     sc = scored[0] if scored else None
 
@@ -1339,10 +1345,9 @@ class Planner:
         self.gated = 0
         self.judged = 0  # title-chain step levels judged leaf by leaf (_step_judge)
         self.seeded = 0  # step nogoods known from an earlier search when one starts (_step_nogoods)
-        self._reads: dict = {}  # evaluation context -> the inputs the tier reads then (outcomes)
         self._ctx: dict = {}  # (id(row), row year, tier, mode, date) -> (row, its context)
         self._octx: dict = {}  # (context, output key) -> the output's context (Planner.oracles)
-        self._rel: dict = {}  # (tier, mode, date) -> the inputs the tier reads (_row_class)
+        self._rel: dict = {}  # (tier, mode, date) -> the inputs the tier reads then (_tier_reads)
         self._grown: dict = {}  # (id(row), id(later row)) -> keys only the later has, or False (_row_class)
         self._fails: dict = {}  # evaluation context -> the action keys found failing there (outcomes)
         self._steps_first: set = set()  # (tier, date) whose title-chain steps are judged first (check)
@@ -1680,18 +1685,19 @@ class Planner:
                 pending = None
             cut = False  # the plain enumeration reached FIRST_NODES: oracles now
             try:
-                for c, idx, acts in (() if judged and batch else gen):
-                    if best is not None and c >= best:
+                if not (judged and batch):  # (a leaf judged: the batch is that leaf alone)
+                    for c, idx, acts in gen:
+                        if best is not None and c >= best:
+                            done = True
+                            break
+                        if len(batch) >= size and c != batch[-1][0]:
+                            pending = (c, idx, acts)
+                            break
+                        batch.append((c, idx, acts))
+                        if judged or (work[0] >= self.enum_budget and len(batch) >= size):
+                            break
+                    else:
                         done = True
-                        break
-                    if len(batch) >= size and c != batch[-1][0]:
-                        pending = (c, idx, acts)
-                        break
-                    batch.append((c, idx, acts))
-                    if judged or (work[0] >= self.enum_budget and len(batch) >= size):
-                        break
-                else:
-                    done = done or not (judged and batch)
             except NodeLimit:
                 cut = True
             if not batch and not cut:
@@ -1995,10 +2001,10 @@ class Planner:
         Planner.search drops them (nogoods). The sets start with the levels giving an action key
         found failing the step in an earlier search (outcomes keeps them by context): a later
         date of the same year, or 2028 after 2027, enumerates mostly the same cheap combinations
-        and used to fail them again one batch at a time. Steps
-        reading the same L share one set (a key holds its title level, so it still fails its own
-        step): the title lever's options are mostly one step each on the same levers (创新型 from
-        January, February, ... 2026), and the A* checks each set at every child it makes."""
+        and used to fail them again one batch at a time. Steps reading the same L share one set
+        (a key holds its title level, so it still fails its own step): the title lever's options
+        are mostly one step each on the same levers (创新型 from January, February, ... 2026), and
+        the A* checks each set at every child it makes."""
         tis = [j for j, o in enumerate(levers) if any(a.checks for a in o)]
         if len(tis) != 1:
             return {}, {}
@@ -2011,9 +2017,7 @@ class Planner:
                 if (t0, T0) in out:
                     continue
                 ctx = self.context(rowT, T.year, T0, t0, "application")
-                rel = self._reads.get(ctx)
-                if rel is None:
-                    rel = self._reads[ctx] = frozenset(tier_inputs(tier_plan(T0, "application", t0)))
+                rel = self._tier_reads(t0, "application", T0)
                 L = [j for j, o in enumerate(levers) if j != ti and any(
                     (b.eff is None or b.eff <= T0) and not fields_of([b]).isdisjoint(rel) for b in o)]
                 L = tuple(L) + (ti,)
@@ -2126,9 +2130,7 @@ class Planner:
         cache = self.ev.cache
         # keyed by the actions that change an input of the tier then: a title-chain step judged
         # on an early date is the same for combinations differing only in later years' levers
-        rel = self._reads.get(ctx)
-        if rel is None:
-            rel = self._reads[ctx] = frozenset(tier_inputs(tier_plan(at, mode, tier)))
+        rel = self._tier_reads(tier, mode, at)
         keys = [(ctx, action_key([a for a in acts if not fields_of([a]).isdisjoint(rel)], at)) for acts in combos]
         miss: dict = {}  # key not cached -> a combination giving it (each evaluated once)
         for k, acts in zip(keys, combos):
@@ -2155,15 +2157,20 @@ class Planner:
             rc = self._ctx[k] = (rowT, ctx)
         return rc[1]
 
+    def _tier_reads(self, tier: str, mode: str, at: dt.date) -> frozenset:
+        """Every input `tier` reads on `at` (its sub-tiers' included)."""
+        rel = self._rel.get((tier, mode, at))
+        if rel is None:
+            rel = self._rel[(tier, mode, at)] = frozenset(tier_inputs(tier_plan(at, mode, tier)))
+        return rel
+
     def _row_class(self, rowT: dict, row_year: int, at: dt.date, tier: str, mode: str) -> int:
         """The earliest projection year whose row is the same as rowT for `tier` on `at`: rows only
         grow (a later year adds that year's projected financials), so one holding every item of an
         earlier row, and nothing else the tier reads, gives the same outcomes under the same
         actions. A title-chain step (a lower tier on a 2026 date) then shares its outcomes, and its
         nogoods, between the searches of 2027 and 2028 (it reads no 2027 financials)."""
-        rel = self._rel.get((tier, mode, at))
-        if rel is None:
-            rel = self._rel[(tier, mode, at)] = frozenset(tier_inputs(tier_plan(at, mode, tier)))
+        rel = self._tier_reads(tier, mode, at)
         for y in sorted(self._rows):
             r = self._rows[y][0]
             if y >= row_year or r is rowT:
