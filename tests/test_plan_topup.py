@@ -118,3 +118,32 @@ def test_the_proof_needs_every_date_blocked(pool):
     short = set(infeasible_rows(F, AS_OF, TARGET, "application", 1, cm, rows=failing)["i"].to_list())
     long_ = set(infeasible_rows(F, AS_OF, TARGET, "application", 3, cm, rows=failing)["i"].to_list())
     assert long_ <= short and len(long_) < len(short)
+
+
+def test_pool_reports_a_bad_cell_and_plans_every_other_row(tmp_path):
+    """A row with a bad cell is reported (cost_kind error, the column and the problem in steps)
+    instead of being screened and planned as if the cell were missing; every other row is still
+    there and priced as in the clean file."""
+    import csv
+
+    src = tmp_path / "pool.csv"
+    write_population(120, 5, src, headers="contract")
+    rows = list(csv.reader(src.open(encoding="utf-8-sig")))
+    col = next(k for k, h in enumerate(rows[0]) if h.endswith(".operating_revenue"))
+    rows[7][col] = "lots"
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    clean = plan_pool(str(src), AS_OF, TARGET, plan_limit=3, horizon=2)
+    res = plan_pool(str(bad), AS_OF, TARGET, plan_limit=3, horizon=2)
+    assert res.height == clean.height == 120
+    err = res.filter(pl.col("cost_kind") == "error")
+    assert err["row"].to_list() == [7]
+    assert rows[0][col] in err["steps"][0] and err["passes_now"][0] is None and err["cost_yuan"][0] is None
+    others = res.filter(pl.col("row") != 7).sort("row")
+    want = clean.filter(pl.col("row") != 7).sort("row")
+    assert others["passes_now"].to_list() == want["passes_now"].to_list()
+    cost = dict(zip(want["row"].to_list(), want["cost_yuan"].to_list()))
+    exact = others.filter(pl.col("cost_kind") == "exact")
+    assert exact.height > 10
+    assert all(c == cost[r] for r, c in zip(exact["row"].to_list(), exact["cost_yuan"].to_list()))

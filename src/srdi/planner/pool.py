@@ -32,7 +32,9 @@ Every row says what its cost is (`cost_kind`):
   estimate     no verified plan: the median exact cost of the planned firms that fail the same
                top-level conditions today (`estimate_n` of them); a statistic, not a plan
   none         no verified plan and no estimate
-  error        the firm's row could not be planned (steps holds the message)
+  error        the firm's row holds a bad cell (steps names the column and the problem, as
+               `srdi batch` reports it; the firm is not screened or planned: passes_now empty),
+               or it could not be planned (steps holds the message)
 Output: CSV or XLSX (with a chart of firms by number of failing conditions).
 """
 from __future__ import annotations
@@ -55,18 +57,26 @@ BUNDLE_SHARE = 0.25  # at most this share of a pool's time budget goes to bundle
 SEED_PER_GROUP = 3  # plan_limit None: firms of each failing-condition set planned first
 
 
-def read_pool(path: str, as_of: dt.date, lang: str = "zh"):
+def read_pool(path: str, as_of: dt.date, lang: str = "zh", with_errors: bool = False):
+    """The file as engine columns (the batch readers); `with_errors`: and its bad cells, a frame
+    (row, field, path, value, problem) as `srdi batch` reports them (a bad cell reads as missing
+    in the frame)."""
     import polars as pl
 
-    from srdi.batch.io import convert_chunk, read_chunks, resolve_columns
+    from srdi.batch.io import ERR_SCHEMA, convert_chunk, read_chunks, resolve_columns
 
-    frames = []
+    frames, errors = [], []
     for raw in read_chunks(path):
         specs, _ = resolve_columns([c for c in raw.columns if c != "row"], as_of)
-        frames.append(convert_chunk(raw, specs, lang).frame)
+        conv = convert_chunk(raw, specs, lang)
+        frames.append(conv.frame)
+        errors.append(conv.errors)
     if not frames:
         raise ValueError(f"{path}: no rows / 没有数据行")
-    return pl.concat(frames, how="diagonal_relaxed")
+    F = pl.concat(frames, how="diagonal_relaxed")
+    if not with_errors:
+        return F
+    return F, pl.concat(errors, how="vertical") if errors else pl.DataFrame(schema=ERR_SCHEMA)
 
 
 def _screen(F, d: dt.date, tier: str, mode: str):
@@ -149,13 +159,23 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     deadline = None if time_budget is None else t0 + float(time_budget)
     as_of = parse_date(as_of)
     cm = load_costs(costs)
-    F = read_pool(path, as_of, lang)
+    F, errors = read_pool(path, as_of, lang, with_errors=True)
     n = F.height
+    # rows with a bad cell: reported (cost_kind error, the cells' problems in steps), not planned on
+    # a frame where the cell reads as missing
+    msg: dict = {}
+    for r, field, problem in errors.select("row", "field", "problem").iter_rows():
+        msg[r] = (msg[r] + "; " if r in msg else "") + f"{field}: {problem}"
+    row_no = F["row"].to_list() if "row" in F.columns else list(range(1, n + 1))
+    bad = {i: msg[r] for i, r in enumerate(row_no) if r in msg}
     tier = tier_at(target, as_of, mode)
     if tier is None:
         raise ValueError(f"target {target} is not a tier on {as_of}")
     now, tops = _screen(F, as_of, tier, mode)
     ok_now = now[f"{tier}#ok"]
+    if bad:
+        ok_now = pl.Series(ok_now.name, [None if i in bad else v for i, v in enumerate(ok_now.to_list())],
+                           dtype=ok_now.dtype)
     fail_cols = [pl.col(f"{e.key}#ok").fill_null(False).not_().cast(pl.Int32) for e in tops]
     names = [e.node.title.get(lang, e.node.id) for e in tops]
     nfail = now.select(pl.sum_horizontal(fail_cols).alias("n"))["n"]
@@ -169,7 +189,7 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     })
     # column-wise first: firms proven infeasible (blocked on every date), then verified R&D top-up
     # bounds for the others (a few seconds for 100,000 firms); the search skips the infeasible
-    failing = [i for i, v in enumerate(ok_now.to_list()) if not v]
+    failing = [i for i, v in enumerate(ok_now.to_list()) if not v and i not in bad]
     blocked = infeasible_rows(F, as_of, target, mode, horizon, cm, rows=failing, lang=lang, deadline=deadline)
     stuck = set(blocked["i"].to_list())
     alive = [i for i in failing if i not in stuck]
@@ -183,7 +203,7 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
     priced = set(tops_["i"].to_list()) | set(bund["i"].to_list())
     # then exact plans for the nearest firms, within the limits
     order = res.with_row_index("i").filter(pl.col("passes_now").fill_null(False).not_()
-                                           & pl.col("i").is_in(list(stuck)).not_()) \
+                                           & pl.col("i").is_in(list(stuck | set(bad))).not_()) \
         .sort(["failing_conditions", "row"])
     if plan_limit is not None:
         order = order.head(plan_limit)
@@ -248,6 +268,8 @@ def plan_pool(path: str, as_of: Any, target: str, mode: str = "application", hor
         cost[i], when[i], step[i], kind[i] = c, w, s_, k
     for i, why in blocked.iter_rows():
         step[i], kind[i] = why, "infeasible"
+    for i, why in bad.items():
+        step[i], kind[i] = why, "error"
     for i, c, w, s_, _ in tops_.iter_rows():
         if kind[i] in ("unplanned", "budget") or kind[i] == "bound" and c / 100 < cost[i]:
             cost[i], when[i], step[i], kind[i] = c / 100, w.isoformat(), s_, "topup"
